@@ -1,0 +1,269 @@
+//! The etcd key layout (documented for operators in docs/etcd-layout.md).
+//!
+//! A znode's data lives raw under `<prefix><path>`, so `etcdctl get /foo`
+//! shows exactly what a client stored. Everything ZooKeeper needs beyond
+//! that — times, ACLs, child counters, null-versus-empty, sessions — lives
+//! in side keys under `<prefix>0zoe/`. The side prefix starts with `'0'`, the
+//! first byte after `/`, so it stays outside every range a path-keyed
+//! reader (such as Pulsar's etcd metadata store, which watches
+//! `["\0", "0")`) looks at, and one etcd watch over `[<prefix>/, <prefix>0zoe0)`
+//! carries data and side keys in a single revision-ordered stream.
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the layout written to `0zoe/layout`; bumped on any
+/// incompatible change so an old zoe refuses a newer tree.
+pub const FORMAT_VERSION: u32 = 1;
+
+const SIDE: &str = "0zoe/";
+
+/// Key builder and classifier for one prefix.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    prefix: Vec<u8>,
+}
+
+/// What a key in the watched range is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyKind {
+    /// A znode's data key.
+    Data(String),
+    /// A znode's metadata record.
+    Meta(String),
+    /// A znode's child-counter record.
+    Children(String),
+    /// A session record.
+    Session(i64),
+    /// The per-transaction explicit event list.
+    Events,
+    /// Anything else (the layout record, foreign keys in the range).
+    Other,
+}
+
+impl Layout {
+    pub fn new(prefix: &str) -> Layout {
+        Layout {
+            prefix: prefix.as_bytes().to_vec(),
+        }
+    }
+
+    fn key(&self, parts: &[&[u8]]) -> Vec<u8> {
+        let len = self.prefix.len() + parts.iter().map(|p| p.len()).sum::<usize>();
+        let mut k = Vec::with_capacity(len);
+        k.extend_from_slice(&self.prefix);
+        for p in parts {
+            k.extend_from_slice(p);
+        }
+        k
+    }
+
+    pub fn data_key(&self, path: &str) -> Vec<u8> {
+        self.key(&[path.as_bytes()])
+    }
+
+    pub fn meta_key(&self, path: &str) -> Vec<u8> {
+        self.key(&[SIDE.as_bytes(), b"m", path.as_bytes()])
+    }
+
+    pub fn children_key(&self, path: &str) -> Vec<u8> {
+        self.key(&[SIDE.as_bytes(), b"c", path.as_bytes()])
+    }
+
+    pub fn session_key(&self, id: i64) -> Vec<u8> {
+        self.key(&[SIDE.as_bytes(), b"s/", format!("{:016x}", id as u64).as_bytes()])
+    }
+
+    pub fn events_key(&self) -> Vec<u8> {
+        self.key(&[SIDE.as_bytes(), b"ev"])
+    }
+
+    pub fn layout_key(&self) -> Vec<u8> {
+        self.key(&[SIDE.as_bytes(), b"layout"])
+    }
+
+    /// The one range the replica loads and watches.
+    pub fn watch_range(&self) -> (Vec<u8>, Vec<u8>) {
+        (self.key(&[b"/"]), self.key(&[b"0zoe0"]))
+    }
+
+    pub fn classify(&self, key: &[u8]) -> KeyKind {
+        let Some(rest) = key.strip_prefix(self.prefix.as_slice()) else {
+            return KeyKind::Other;
+        };
+        let text = match std::str::from_utf8(rest) {
+            Ok(t) => t,
+            Err(_) => return KeyKind::Other,
+        };
+        if text.starts_with('/') {
+            return KeyKind::Data(text.to_string());
+        }
+        let Some(side) = text.strip_prefix(SIDE) else {
+            return KeyKind::Other;
+        };
+        if let Some(p) = side.strip_prefix('m') {
+            if p.starts_with('/') {
+                return KeyKind::Meta(p.to_string());
+            }
+        }
+        if let Some(p) = side.strip_prefix('c') {
+            if p.starts_with('/') {
+                return KeyKind::Children(p.to_string());
+            }
+        }
+        if let Some(hex) = side.strip_prefix("s/") {
+            if let Ok(id) = u64::from_str_radix(hex, 16) {
+                return KeyKind::Session(id as i64);
+            }
+        }
+        if side == "ev" {
+            return KeyKind::Events;
+        }
+        KeyKind::Other
+    }
+}
+
+fn is_zero_i32(v: &i32) -> bool {
+    *v == 0
+}
+fn is_zero_i64(v: &i64) -> bool {
+    *v == 0
+}
+fn is_false(v: &bool) -> bool {
+    !*v
+}
+
+/// One ACL entry as stored: `{"p":31,"s":"world","i":"anyone"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredAcl {
+    #[serde(rename = "p")]
+    pub perms: i32,
+    #[serde(rename = "s")]
+    pub scheme: String,
+    #[serde(rename = "i")]
+    pub id: String,
+}
+
+/// How a znode lives and dies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeKind {
+    #[default]
+    Persistent,
+    Ephemeral,
+    Container,
+    Ttl,
+}
+
+/// `0zoe/m<path>`: what ZooKeeper knows about a node that etcd's key
+/// metadata does not. Written in the same transaction as the create,
+/// setData or setACL it describes.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Meta {
+    #[serde(rename = "ct", default, skip_serializing_if = "is_zero_i64")]
+    pub ctime: i64,
+    #[serde(rename = "mt", default, skip_serializing_if = "is_zero_i64")]
+    pub mtime: i64,
+    /// The client stored null data (the data key then holds zero bytes).
+    #[serde(rename = "null", default, skip_serializing_if = "is_false")]
+    pub null_data: bool,
+    /// Absent means OPEN_ACL_UNSAFE, the common case, to keep records small.
+    #[serde(rename = "acl", default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<Vec<StoredAcl>>,
+    #[serde(rename = "av", default, skip_serializing_if = "is_zero_i32")]
+    pub aversion: i32,
+    #[serde(rename = "kind", default)]
+    pub kind: NodeKind,
+    /// Session id of an ephemeral's owner.
+    #[serde(rename = "owner", default, skip_serializing_if = "is_zero_i64")]
+    pub owner: i64,
+    #[serde(rename = "ttl", default, skip_serializing_if = "is_zero_i64")]
+    pub ttl: i64,
+    /// ZooKeeper version minus (etcd key version - 1). Non-zero only when
+    /// one multi changed a node's data more than once, which etcd records as
+    /// a single put.
+    #[serde(rename = "vo", default, skip_serializing_if = "is_zero_i32")]
+    pub version_offset: i32,
+}
+
+/// `0zoe/c<path>`: a parent's child counters. Written in the same
+/// transaction as every child create or delete, so its mod_revision is the
+/// parent's pzxid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ChildRec {
+    /// cversion as clients see it: child creates plus child deletes.
+    #[serde(rename = "cv")]
+    pub cversion: i32,
+    /// Child creates ever; the next sequential suffix.
+    #[serde(rename = "cr")]
+    pub creates: i32,
+}
+
+/// `0zoe/s/<id hex>`: a session, attached to the etcd lease of the same id
+/// so it disappears when no zoe instance keeps the session alive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRec {
+    /// Negotiated timeout in milliseconds.
+    #[serde(rename = "to")]
+    pub timeout_ms: i32,
+    /// The 16-byte password, hex.
+    #[serde(rename = "pw")]
+    pub password: String,
+    /// The zoe instance currently responsible for expiring it.
+    #[serde(rename = "owner")]
+    pub owner: String,
+}
+
+/// `0zoe/ev`: the ZooKeeper events of a transaction, written only when they
+/// cannot be derived from its key changes (a multi touching one node twice).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventList(pub Vec<(i32, String)>);
+
+/// `0zoe/layout`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayoutRec {
+    pub format: u32,
+}
+
+pub fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("records always serialize")
+}
+
+pub fn decode<T: for<'de> Deserialize<'de>>(b: &[u8]) -> Option<T> {
+    serde_json::from_slice(b).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_classify_back() {
+        let l = Layout::new("t1");
+        assert_eq!(l.classify(&l.data_key("/a/b")), KeyKind::Data("/a/b".into()));
+        assert_eq!(l.classify(&l.meta_key("/a")), KeyKind::Meta("/a".into()));
+        assert_eq!(l.classify(&l.children_key("/")), KeyKind::Children("/".into()));
+        assert_eq!(l.classify(&l.session_key(0x1234)), KeyKind::Session(0x1234));
+        assert_eq!(l.classify(&l.events_key()), KeyKind::Events);
+        assert_eq!(l.classify(&l.layout_key()), KeyKind::Other);
+        assert_eq!(l.classify(b"other/a"), KeyKind::Other);
+        let (start, end) = l.watch_range();
+        for k in [l.data_key("/x"), l.meta_key("/x"), l.session_key(-5), l.events_key()] {
+            assert!(k >= start && k < end);
+        }
+        assert_eq!(Layout::new("").data_key("/a"), b"/a");
+    }
+
+    #[test]
+    fn meta_is_compact_and_round_trips() {
+        let m = Meta::default();
+        assert_eq!(encode(&m), br#"{"kind":"persistent"}"#);
+        let m2 = Meta {
+            ctime: 5,
+            null_data: true,
+            kind: NodeKind::Ephemeral,
+            owner: 7,
+            ..Meta::default()
+        };
+        assert_eq!(decode::<Meta>(&encode(&m2)), Some(m2));
+    }
+}

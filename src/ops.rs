@@ -1,0 +1,657 @@
+//! Request handling: one decoded request in, one reply out.
+//!
+//! Reads are answered from the replica under its read lock, which also
+//! registers the watch they set, so "read + watch" is atomic with respect
+//! to the change stream. Writes go to `write`, which answers only after
+//! the replica has applied the write (and fired its watches).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use jute::{
+    AddWatchMode, Create2Response, CreateResponse, ErrorCode, ErrorResponse, EventType,
+    ExistsResponse, GetAclResponse, GetAllChildrenNumberResponse, GetChildren2Response,
+    GetChildrenResponse, GetDataResponse, GetEphemeralsResponse, Id, MultiOp, MultiRequest,
+    MultiResponse, MultiResult, OpCode, Record, ReplyHeader, Request, SetAclResponse,
+    SetDataResponse, Stat, SyncResponse, WatcherType, WhoAmIResponse,
+};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::acl;
+use crate::conns::{frame, Out};
+use crate::plan::{OpResult, WriteCtx, WriteOp};
+use crate::server::Server;
+use crate::session::now_ms;
+use crate::watches::{kind, ConnId};
+use crate::write::{WriteError, WriteOutcome};
+
+pub struct Handler {
+    server: Arc<Server>,
+    conn: ConnId,
+    session: i64,
+    tx: mpsc::UnboundedSender<Out>,
+    /// The connection's identities (ip, digest, ...), a set.
+    auth_ids: Vec<Id>,
+}
+
+/// A reply body writer.
+type Body = Box<dyn Fn(&mut BytesMut) + Send>;
+
+fn body<R: Record + Send + 'static>(r: R) -> Option<Body> {
+    Some(Box::new(move |out: &mut BytesMut| r.write(out)))
+}
+
+enum Reply {
+    /// Header err 0 with an optional body, stamped with `zxid`.
+    Ok(i64, Option<Body>),
+    /// Header-only error.
+    Err(i64, ErrorCode),
+    /// Reply, then close the connection.
+    Close(i64, ErrorCode),
+    /// Close without replying.
+    Drop,
+}
+
+impl Handler {
+    pub fn new(
+        server: Arc<Server>,
+        conn: ConnId,
+        session: i64,
+        peer: SocketAddr,
+        tx: mpsc::UnboundedSender<Out>,
+    ) -> Handler {
+        let ip = Id {
+            scheme: "ip".into(),
+            id: peer.ip().to_string(),
+        };
+        Handler {
+            server,
+            conn,
+            session,
+            tx,
+            auth_ids: vec![ip],
+        }
+    }
+
+    /// Called when the connection's pipeline ends.
+    pub fn finish(&mut self) {}
+
+    fn send(&self, xid: i32, reply: Reply) -> bool {
+        let (zxid, err, b, keep) = match reply {
+            Reply::Ok(z, b) => (z, 0, b, true),
+            Reply::Err(z, e) => (z, e as i32, None, true),
+            Reply::Close(z, e) => (z, e as i32, None, false),
+            Reply::Drop => {
+                let _ = self.tx.send(Out::Close);
+                return false;
+            }
+        };
+        let header = ReplyHeader { xid, zxid, err };
+        let f = match &b {
+            Some(w) => frame(&header, Some(&|out: &mut BytesMut| w(out))),
+            None => frame(&header, None),
+        };
+        let _ = self.tx.send(Out::Frame(f));
+        if !keep {
+            let _ = self.tx.send(Out::Close);
+        }
+        keep
+    }
+
+    /// Handles one request; false when the connection must close.
+    pub async fn handle(&mut self, xid: i32, op: i32, body: Bytes) -> bool {
+        let req = match Request::decode(op, body) {
+            Ok(r) => r,
+            Err(e) => {
+                let zxid = self.server.replica.revision();
+                let (code, close) = crate::conn::decode_failure(&e);
+                info!(session = format_args!("0x{:x}", self.session), op, error = ?e, "undecodable request");
+                let code = ErrorCode::try_from(code).unwrap_or(ErrorCode::MarshallingError);
+                return self.send(
+                    xid,
+                    if close {
+                        Reply::Close(zxid, code)
+                    } else {
+                        Reply::Err(zxid, code)
+                    },
+                );
+            }
+        };
+        if !self.server.sessions.touch(self.session) {
+            // Expired or moved to another instance: ZooKeeper closes.
+            return self.send(xid, Reply::Drop);
+        }
+        let reply = self.dispatch(xid, req).await;
+        self.send(xid, reply)
+    }
+
+    fn ctx(&self) -> WriteCtx {
+        WriteCtx {
+            session_id: self.session,
+            auth_ids: self.auth_ids.clone(),
+            now_ms: now_ms(),
+            ttl_enabled: self.server.config.extended_types,
+        }
+    }
+
+    async fn dispatch(&mut self, xid: i32, req: Request) -> Reply {
+        match req {
+            Request::Exists(r) => self.exists(&r.path, r.watch),
+            Request::GetData(r) => self.get_data(&r.path, r.watch),
+            Request::GetChildren(r) => self.get_children(&r.path, r.watch, false),
+            Request::GetChildren2(r) => self.get_children(&r.path, r.watch, true),
+            Request::GetAcl(r) => self.get_acl(&r.path),
+            Request::GetAllChildrenNumber(r) => {
+                let st = self.server.replica.read();
+                match st.tree.get(&r.path) {
+                    None => Reply::Err(st.revision, ErrorCode::NoNode),
+                    Some(_) => Reply::Ok(
+                        st.revision,
+                        body(GetAllChildrenNumberResponse {
+                            total_number: st.tree.descendants(&r.path) as i32,
+                        }),
+                    ),
+                }
+            }
+            Request::GetEphemerals(r) => {
+                let st = self.server.replica.read();
+                let prefix = r.prefix_path.trim();
+                let all = prefix.is_empty() || prefix == "/";
+                let ephemerals = st
+                    .tree
+                    .ephemerals_of(self.session)
+                    .into_iter()
+                    .filter(|p| all || p.starts_with(prefix))
+                    .collect();
+                Reply::Ok(st.revision, body(GetEphemeralsResponse { ephemerals }))
+            }
+            Request::Sync(r) => match self.server.catch_up().await {
+                Ok(z) => Reply::Ok(z, body(SyncResponse { path: r.path })),
+                Err(e) => {
+                    warn!(error = %e, "sync could not reach etcd; closing");
+                    Reply::Drop
+                }
+            },
+            Request::Create(r) => {
+                self.write_one(WriteOp::Create {
+                    opcode: OpCode::Create,
+                    path: r.path,
+                    data: r.data,
+                    acl: r.acl,
+                    flags: r.flags,
+                    ttl: -1,
+                })
+                .await
+            }
+            Request::Create2(r) => {
+                self.write_one(WriteOp::Create {
+                    opcode: OpCode::Create2,
+                    path: r.path,
+                    data: r.data,
+                    acl: r.acl,
+                    flags: r.flags,
+                    ttl: -1,
+                })
+                .await
+            }
+            Request::CreateContainer(r) => {
+                self.write_one(WriteOp::Create {
+                    opcode: OpCode::CreateContainer,
+                    path: r.path,
+                    data: r.data,
+                    acl: r.acl,
+                    flags: r.flags,
+                    ttl: -1,
+                })
+                .await
+            }
+            Request::CreateTtl(r) => {
+                self.write_one(WriteOp::Create {
+                    opcode: OpCode::CreateTtl,
+                    path: r.path,
+                    data: r.data,
+                    acl: r.acl,
+                    flags: r.flags,
+                    ttl: r.ttl,
+                })
+                .await
+            }
+            Request::Delete(r) => {
+                self.write_one(WriteOp::Delete {
+                    path: r.path,
+                    version: r.version,
+                })
+                .await
+            }
+            Request::DeleteContainer(r) => {
+                let path = String::from_utf8_lossy(&r.path.unwrap_or_default()).into_owned();
+                self.write_one(WriteOp::Delete { path, version: -1 }).await
+            }
+            Request::SetData(r) => {
+                self.write_one(WriteOp::SetData {
+                    path: r.path,
+                    data: r.data,
+                    version: r.version,
+                })
+                .await
+            }
+            Request::SetAcl(r) => {
+                self.write_one(WriteOp::SetAcl {
+                    path: r.path,
+                    acl: r.acl,
+                    version: r.version,
+                })
+                .await
+            }
+            Request::Multi(m) => self.multi(m).await,
+            Request::MultiRead(m) => self.multi_read(m),
+            Request::Check(_) => {
+                // Only valid inside a multi since 3.5.
+                Reply::Close(self.server.replica.revision(), ErrorCode::Unimplemented)
+            }
+            Request::Reconfig(_) => {
+                Reply::Err(self.server.replica.revision(), ErrorCode::ReconfigDisabled)
+            }
+            Request::Auth(a) => self.auth(&a.scheme, a.auth.as_deref().unwrap_or_default()),
+            Request::Sasl(_) => {
+                info!(session = format_args!("0x{:x}", self.session), "SASL is not enabled on this server");
+                Reply::Close(0, ErrorCode::AuthFailed)
+            }
+            Request::SetWatches(w) => self.set_watches(
+                w.relative_zxid,
+                &w.data_watches,
+                &w.exist_watches,
+                &w.child_watches,
+                &[],
+                &[],
+            ),
+            Request::SetWatches2(w) => self.set_watches(
+                w.relative_zxid,
+                &w.data_watches,
+                &w.exist_watches,
+                &w.child_watches,
+                &w.persistent_watches,
+                &w.persistent_recursive_watches,
+            ),
+            Request::AddWatch(w) => {
+                let k = match AddWatchMode::try_from(w.mode) {
+                    Ok(AddWatchMode::Persistent) => kind::PERSISTENT,
+                    Ok(AddWatchMode::PersistentRecursive) => kind::RECURSIVE,
+                    Err(_) => {
+                        return Reply::Err(self.server.replica.revision(), ErrorCode::MarshallingError)
+                    }
+                };
+                let st = self.server.replica.read();
+                st.watches.lock().add(self.conn, &w.path, k);
+                Reply::Ok(st.revision, body(ErrorResponse { err: 0 }))
+            }
+            Request::CheckWatches(w) => self.check_watches(&w.path, w.watch_type, false),
+            Request::RemoveWatches(w) => self.check_watches(&w.path, w.watch_type, true),
+            Request::WhoAmI => {
+                let client_info = self
+                    .auth_ids
+                    .iter()
+                    .map(|id| jute::ClientInfo {
+                        auth_scheme: id.scheme.clone(),
+                        user: match id.scheme.as_str() {
+                            "digest" => id.id.split(':').next().unwrap_or("").to_string(),
+                            _ => id.id.clone(),
+                        },
+                    })
+                    .collect();
+                Reply::Ok(
+                    self.server.replica.revision(),
+                    body(WhoAmIResponse { client_info }),
+                )
+            }
+            Request::CloseSession => match self.server.sessions.close(self.session).await {
+                Ok(zxid) => Reply::Close(zxid, ErrorCode::Ok),
+                Err(e) => {
+                    warn!(error = %e, "closeSession failed; the session will expire");
+                    Reply::Drop
+                }
+            },
+            Request::Ping => Reply::Ok(self.server.replica.revision(), None),
+        }
+        .tap_log(xid)
+    }
+
+    fn exists(&self, path: &str, watch: bool) -> Reply {
+        let st = self.server.replica.read();
+        if path.contains('\0') {
+            return Reply::Err(st.revision, ErrorCode::BadArguments);
+        }
+        if watch {
+            st.watches.lock().add(self.conn, path, kind::DATA);
+        }
+        match st.tree.get(path) {
+            Some(e) => Reply::Ok(st.revision, body(ExistsResponse { stat: e.stat(path) })),
+            None => Reply::Err(st.revision, ErrorCode::NoNode),
+        }
+    }
+
+    fn get_data(&self, path: &str, watch: bool) -> Reply {
+        let st = self.server.replica.read();
+        match st.tree.get(path) {
+            Some(e) => {
+                if watch {
+                    st.watches.lock().add(self.conn, path, kind::DATA);
+                }
+                Reply::Ok(
+                    st.revision,
+                    body(GetDataResponse {
+                        data: e.data(),
+                        stat: e.stat(path),
+                    }),
+                )
+            }
+            None => Reply::Err(st.revision, ErrorCode::NoNode),
+        }
+    }
+
+    fn get_children(&self, path: &str, watch: bool, with_stat: bool) -> Reply {
+        let st = self.server.replica.read();
+        match st.tree.get(path) {
+            Some(e) => {
+                if watch {
+                    st.watches.lock().add(self.conn, path, kind::CHILD);
+                }
+                let children: Vec<String> = e.children.iter().map(|c| c.to_string()).collect();
+                if with_stat {
+                    Reply::Ok(
+                        st.revision,
+                        body(GetChildren2Response {
+                            children,
+                            stat: e.stat(path),
+                        }),
+                    )
+                } else {
+                    Reply::Ok(st.revision, body(GetChildrenResponse { children }))
+                }
+            }
+            None => Reply::Err(st.revision, ErrorCode::NoNode),
+        }
+    }
+
+    fn get_acl(&self, path: &str) -> Reply {
+        let st = self.server.replica.read();
+        match st.tree.get(path) {
+            Some(e) => Reply::Ok(
+                st.revision,
+                body(GetAclResponse {
+                    acl: e.acl(),
+                    stat: e.stat(path),
+                }),
+            ),
+            None => Reply::Err(st.revision, ErrorCode::NoNode),
+        }
+    }
+
+    fn multi_read(&self, m: MultiRequest) -> Reply {
+        let st = self.server.replica.read();
+        let mut results = Vec::with_capacity(m.ops.len());
+        for op in &m.ops {
+            let r = match op {
+                MultiOp::GetData(g) => match st.tree.get(&g.path) {
+                    Some(e) => MultiResult::GetData {
+                        data: e.data(),
+                        stat: e.stat(&g.path),
+                    },
+                    None => MultiResult::Error(ErrorCode::NoNode as i32),
+                },
+                MultiOp::GetChildren(g) => match st.tree.get(&g.path) {
+                    Some(e) => MultiResult::GetChildren {
+                        children: e.children.iter().map(|c| c.to_string()).collect(),
+                    },
+                    None => MultiResult::Error(ErrorCode::NoNode as i32),
+                },
+                _ => return Reply::Err(st.revision, ErrorCode::MarshallingError),
+            };
+            results.push(r);
+        }
+        Reply::Ok(st.revision, body(MultiResponse { results }))
+    }
+
+    async fn multi(&mut self, m: MultiRequest) -> Reply {
+        let mut ops = Vec::with_capacity(m.ops.len());
+        for op in m.ops {
+            ops.push(match op {
+                MultiOp::Create(r) => WriteOp::Create {
+                    opcode: OpCode::Create,
+                    path: r.path,
+                    data: r.data,
+                    acl: r.acl,
+                    flags: r.flags,
+                    ttl: -1,
+                },
+                MultiOp::Create2(r) => WriteOp::Create {
+                    opcode: OpCode::Create2,
+                    path: r.path,
+                    data: r.data,
+                    acl: r.acl,
+                    flags: r.flags,
+                    ttl: -1,
+                },
+                MultiOp::CreateContainer(r) => WriteOp::Create {
+                    opcode: OpCode::CreateContainer,
+                    path: r.path,
+                    data: r.data,
+                    acl: r.acl,
+                    flags: r.flags,
+                    ttl: -1,
+                },
+                MultiOp::CreateTtl(r) => WriteOp::Create {
+                    opcode: OpCode::CreateTtl,
+                    path: r.path,
+                    data: r.data,
+                    acl: r.acl,
+                    flags: r.flags,
+                    ttl: r.ttl,
+                },
+                MultiOp::Delete(r) => WriteOp::Delete {
+                    path: r.path,
+                    version: r.version,
+                },
+                MultiOp::SetData(r) => WriteOp::SetData {
+                    path: r.path,
+                    data: r.data,
+                    version: r.version,
+                },
+                MultiOp::Check(r) => WriteOp::Check {
+                    path: r.path,
+                    version: r.version,
+                },
+                MultiOp::GetData(_) | MultiOp::GetChildren(_) => {
+                    return Reply::Err(self.server.replica.revision(), ErrorCode::MarshallingError)
+                }
+            });
+        }
+        if ops.is_empty() {
+            return Reply::Ok(
+                self.server.replica.revision(),
+                body(MultiResponse { results: vec![] }),
+            );
+        }
+        let n = ops.len();
+        match self.server.writer.write(&ops, &self.ctx()).await {
+            Ok(WriteOutcome::Done { zxid, results }) => {
+                let results = results.into_iter().map(multi_result).collect();
+                Reply::Ok(zxid, body(MultiResponse { results }))
+            }
+            Ok(WriteOutcome::Failed { zxid, index, code }) => {
+                let results = (0..n)
+                    .map(|i| {
+                        MultiResult::Error(if i < index {
+                            0
+                        } else if i == index {
+                            code as i32
+                        } else {
+                            ErrorCode::RuntimeInconsistency as i32
+                        })
+                    })
+                    .collect();
+                Reply::Ok(zxid, body(MultiResponse { results }))
+            }
+            Err(e) => self.write_failed(e),
+        }
+    }
+
+    async fn write_one(&mut self, op: WriteOp) -> Reply {
+        match self.server.writer.write(std::slice::from_ref(&op), &self.ctx()).await {
+            Ok(WriteOutcome::Done { zxid, mut results }) => {
+                let b = match results.pop() {
+                    Some(OpResult::Create { path }) => body(CreateResponse { path }),
+                    Some(OpResult::Create2 { path, stat }) => body(Create2Response { path, stat }),
+                    Some(OpResult::SetData { stat }) => body(SetDataResponse { stat }),
+                    Some(OpResult::SetAcl { stat }) => body(SetAclResponse { stat }),
+                    Some(OpResult::Delete) | Some(OpResult::Check) | None => None,
+                };
+                Reply::Ok(zxid, b)
+            }
+            Ok(WriteOutcome::Failed { zxid, code, .. }) => Reply::Err(zxid, code),
+            Err(e) => self.write_failed(e),
+        }
+    }
+
+    /// etcd could not take the write: the client sees a connection loss,
+    /// exactly what a ZooKeeper server without quorum gives it, and
+    /// retries elsewhere.
+    fn write_failed(&self, e: WriteError) -> Reply {
+        warn!(session = format_args!("0x{:x}", self.session), error = %e, "write failed; closing the connection");
+        Reply::Drop
+    }
+
+    fn auth(&mut self, scheme: &str, auth: &[u8]) -> Reply {
+        match scheme {
+            "digest" => {
+                let text = String::from_utf8_lossy(auth);
+                let id = Id {
+                    scheme: "digest".into(),
+                    id: acl::digest_id(&text),
+                };
+                if !self.auth_ids.contains(&id) {
+                    self.auth_ids.push(id);
+                }
+                Reply::Ok(0, None)
+            }
+            "ip" => Reply::Ok(0, None),
+            other => {
+                info!(session = format_args!("0x{:x}", self.session), scheme = other, "auth with an unsupported scheme; closing");
+                Reply::Close(0, ErrorCode::AuthFailed)
+            }
+        }
+    }
+
+    /// SetWatches after a reconnect: fire what changed since
+    /// `relative_zxid`, register the rest.
+    fn set_watches(
+        &self,
+        relative_zxid: i64,
+        data: &[String],
+        exist: &[String],
+        child: &[String],
+        persistent: &[String],
+        recursive: &[String],
+    ) -> Reply {
+        let st = self.server.replica.read();
+        let notify = |t: EventType, p: &str| {
+            let header = ReplyHeader {
+                xid: jute::xid::NOTIFICATION,
+                zxid: -1,
+                err: 0,
+            };
+            let ev = jute::WatcherEvent {
+                event_type: t as i32,
+                state: jute::KeeperState::SyncConnected as i32,
+                path: p.to_string(),
+            };
+            let _ = self.tx.send(Out::Frame(frame(
+                &header,
+                Some(&|out: &mut BytesMut| ev.write(out)),
+            )));
+        };
+        let mut w = st.watches.lock();
+        for p in data {
+            match st.tree.get(p) {
+                None => notify(EventType::NodeDeleted, p),
+                Some(e) if e.stat(p).mzxid > relative_zxid => notify(EventType::NodeDataChanged, p),
+                Some(_) => w.add(self.conn, p, kind::DATA),
+            }
+        }
+        for p in exist {
+            match st.tree.get(p) {
+                None => w.add(self.conn, p, kind::DATA),
+                Some(_) => notify(EventType::NodeCreated, p),
+            }
+        }
+        for p in child {
+            match st.tree.get(p) {
+                None => notify(EventType::NodeDeleted, p),
+                Some(e) if e.stat(p).pzxid > relative_zxid => {
+                    notify(EventType::NodeChildrenChanged, p)
+                }
+                Some(_) => w.add(self.conn, p, kind::CHILD),
+            }
+        }
+        for p in persistent {
+            w.add(self.conn, p, kind::PERSISTENT);
+        }
+        for p in recursive {
+            w.add(self.conn, p, kind::RECURSIVE);
+        }
+        Reply::Ok(st.revision, None)
+    }
+
+    fn check_watches(&self, path: &str, watch_type: i32, remove: bool) -> Reply {
+        let st = self.server.replica.read();
+        let bits = match WatcherType::try_from(watch_type) {
+            Ok(WatcherType::Children) => kind::CHILD,
+            Ok(WatcherType::Data) => kind::DATA,
+            Ok(WatcherType::Persistent) => kind::PERSISTENT,
+            Ok(WatcherType::PersistentRecursive) => kind::RECURSIVE,
+            Ok(WatcherType::Any) => kind::DATA | kind::CHILD | kind::PERSISTENT | kind::RECURSIVE,
+            Err(_) => return Reply::Err(st.revision, ErrorCode::MarshallingError),
+        };
+        let mut w = st.watches.lock();
+        let found = if remove {
+            w.remove(self.conn, path, bits)
+        } else {
+            w.flags(self.conn, path) & bits
+        };
+        if found == 0 {
+            Reply::Err(st.revision, ErrorCode::NoWatcher)
+        } else {
+            Reply::Ok(st.revision, None)
+        }
+    }
+}
+
+fn multi_result(r: OpResult) -> MultiResult {
+    match r {
+        OpResult::Create { path } => MultiResult::Create { path },
+        OpResult::Create2 { path, stat } => MultiResult::Create2 { path, stat },
+        OpResult::Delete => MultiResult::Delete,
+        OpResult::SetData { stat } => MultiResult::SetData { stat },
+        OpResult::Check => MultiResult::Check,
+        OpResult::SetAcl { stat } => MultiResult::SetData { stat },
+    }
+}
+
+trait TapLog {
+    fn tap_log(self, xid: i32) -> Self;
+}
+
+impl TapLog for Reply {
+    fn tap_log(self, xid: i32) -> Self {
+        if let Reply::Err(_, code) = &self {
+            debug!(xid, ?code, "request failed");
+        }
+        self
+    }
+}
+
+#[allow(dead_code)]
+fn _unused(_: Stat, _: Duration) {}

@@ -1,0 +1,724 @@
+//! Planning a write: ZooKeeper ops → one etcd transaction.
+//!
+//! The planner runs the ops of a request (a single write is a multi of one)
+//! in order against the replica, through an overlay that holds what the
+//! earlier ops of the same request changed. It produces either the etcd
+//! operations plus the compares that guard every fact the decision relied
+//! on, or the ZooKeeper error of the first failing op plus the compares
+//! that prove the error (so a stale replica never produces a wrong error).
+//! Planning is pure: no I/O, no clock; the caller commits and retries.
+
+use std::collections::{BTreeSet, HashMap};
+
+use bytes::Bytes;
+use etcd_client::{Compare, CompareOp, PutOptions, TxnOp};
+use jute::{Acl, CreateMode, ErrorCode, EventType, Id, OpCode, Stat};
+
+use crate::acl;
+use crate::layout::{self, ChildRec, EventList, Layout, Meta, NodeKind};
+use crate::path;
+use crate::tree::{self, Tree};
+
+/// Stands for "the revision this transaction commits at" until it is known.
+pub const PENDING: i64 = i64::MIN;
+
+/// Owner marker ZooKeeper stores for containers (clients see 0).
+const CONTAINER_OWNER: i64 = i64::MIN;
+
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    Create {
+        opcode: OpCode,
+        path: String,
+        data: Option<Bytes>,
+        acl: Vec<Acl>,
+        flags: i32,
+        ttl: i64,
+    },
+    Delete {
+        path: String,
+        version: i32,
+    },
+    SetData {
+        path: String,
+        data: Option<Bytes>,
+        version: i32,
+    },
+    Check {
+        path: String,
+        version: i32,
+    },
+    SetAcl {
+        path: String,
+        acl: Vec<Acl>,
+        version: i32,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum OpResult {
+    Create { path: String },
+    Create2 { path: String, stat: Stat },
+    Delete,
+    SetData { stat: Stat },
+    Check,
+    SetAcl { stat: Stat },
+}
+
+impl OpResult {
+    /// Fills in the commit revision.
+    pub fn finalize(&mut self, zxid: i64) {
+        let fix = |s: &mut Stat| {
+            for z in [&mut s.czxid, &mut s.mzxid, &mut s.pzxid] {
+                if *z == PENDING {
+                    *z = zxid;
+                }
+            }
+        };
+        match self {
+            OpResult::Create2 { stat, .. }
+            | OpResult::SetData { stat }
+            | OpResult::SetAcl { stat } => fix(stat),
+            _ => {}
+        }
+    }
+}
+
+/// Who is writing, and when.
+#[derive(Debug, Clone)]
+pub struct WriteCtx {
+    pub session_id: i64,
+    pub auth_ids: Vec<Id>,
+    pub now_ms: i64,
+    pub ttl_enabled: bool,
+}
+
+/// The outcome of planning.
+pub enum Plan {
+    /// Commit `ops` if `compares` hold.
+    Commit {
+        compares: Vec<Compare>,
+        ops: Vec<TxnOp>,
+        results: Vec<OpResult>,
+    },
+    /// Op `index` fails with `code`, provided `compares` hold (no compares:
+    /// the error does not depend on the tree).
+    Fail {
+        index: usize,
+        code: ErrorCode,
+        compares: Vec<Compare>,
+    },
+}
+
+/// One node as the planner sees it, with where it came from.
+#[derive(Debug, Clone)]
+struct PNode {
+    exists: bool,
+    special: bool,
+    data: Option<Bytes>,
+    version: i32,
+    aversion: i32,
+    cversion: i32,
+    creates: i32,
+    num_children: i32,
+    czxid: i64,
+    mzxid: i64,
+    pzxid: i64,
+    ctime: i64,
+    mtime: i64,
+    kind: NodeKind,
+    owner: i64,
+    ttl: i64,
+    acl: Vec<Acl>,
+    lease: i64,
+    // Original etcd facts, for compares and for the version offset.
+    orig_exists: bool,
+    orig_create_rev: i64,
+    orig_mod_rev: i64,
+    orig_etcd_version: i64,
+    orig_meta_rev: i64,
+    orig_crec_rev: i64,
+    // What this request changed.
+    data_put: bool,
+    meta_put: bool,
+    crec_put: bool,
+    recreated: bool,
+}
+
+impl PNode {
+    fn from_tree(tree: &Tree, p: &str) -> PNode {
+        match tree.raw(p) {
+            Some(e) => {
+                let exists = e.exists();
+                let st = e.stat(p);
+                let meta = e.meta();
+                let crec = e.child_rec(p);
+                PNode {
+                    exists,
+                    special: e.special,
+                    data: e.data(),
+                    version: st.version,
+                    aversion: st.aversion,
+                    cversion: crec.cversion,
+                    creates: crec.creates,
+                    num_children: e.children.len() as i32,
+                    czxid: st.czxid,
+                    mzxid: st.mzxid,
+                    pzxid: st.pzxid,
+                    ctime: st.ctime,
+                    mtime: st.mtime,
+                    kind: meta.kind,
+                    owner: if meta.kind == NodeKind::Ephemeral {
+                        meta.owner
+                    } else {
+                        0
+                    },
+                    ttl: meta.ttl,
+                    acl: e.acl(),
+                    lease: e.data.as_ref().map(|d| d.lease).unwrap_or(0),
+                    orig_exists: exists,
+                    orig_create_rev: e.data_create_rev(),
+                    orig_mod_rev: e.data_mod_rev(),
+                    orig_etcd_version: e.data.as_ref().map(|d| d.version).unwrap_or(0),
+                    orig_meta_rev: e.meta_rev(),
+                    orig_crec_rev: e.crec_rev(),
+                    data_put: false,
+                    meta_put: false,
+                    crec_put: false,
+                    recreated: false,
+                }
+            }
+            None => PNode {
+                exists: false,
+                special: false,
+                data: None,
+                version: 0,
+                aversion: 0,
+                cversion: 0,
+                creates: 0,
+                num_children: 0,
+                czxid: 0,
+                mzxid: 0,
+                pzxid: 0,
+                ctime: 0,
+                mtime: 0,
+                kind: NodeKind::Persistent,
+                owner: 0,
+                ttl: 0,
+                acl: tree::open_acl(),
+                lease: 0,
+                orig_exists: false,
+                orig_create_rev: 0,
+                orig_mod_rev: 0,
+                orig_etcd_version: 0,
+                orig_meta_rev: 0,
+                orig_crec_rev: 0,
+                data_put: false,
+                meta_put: false,
+                crec_put: false,
+                recreated: false,
+            },
+        }
+    }
+
+    fn stat(&self) -> Stat {
+        Stat {
+            czxid: self.czxid,
+            mzxid: self.mzxid,
+            ctime: self.ctime,
+            mtime: self.mtime,
+            version: self.version,
+            cversion: self.cversion,
+            aversion: self.aversion,
+            ephemeral_owner: self.owner,
+            data_length: self.data.as_ref().map(|d| d.len()).unwrap_or(0) as i32,
+            num_children: self.num_children,
+            pzxid: self.pzxid,
+        }
+    }
+
+    fn meta(&self) -> Meta {
+        // The version a client sees is etcd's key version minus one plus a
+        // stored offset; the offset absorbs what etcd cannot count (several
+        // changes of one node in one transaction, a node re-created in
+        // place, special nodes that had no key).
+        let key_after = self.data_put || self.orig_create_rev != 0;
+        let etcd_version_after = match (self.data_put, self.orig_create_rev != 0) {
+            (true, true) => self.orig_etcd_version + 1,
+            (true, false) => 1,
+            (false, _) => self.orig_etcd_version,
+        };
+        let etcd_part = if key_after { etcd_version_after - 1 } else { 0 };
+        let version_offset = self.version.wrapping_sub(etcd_part as i32);
+        Meta {
+            ctime: self.ctime,
+            mtime: self.mtime,
+            null_data: self.data.is_none(),
+            acl: tree::acl_for_meta(&self.acl),
+            aversion: self.aversion,
+            kind: self.kind,
+            owner: match self.kind {
+                NodeKind::Ephemeral => self.owner,
+                NodeKind::Container => CONTAINER_OWNER,
+                _ => 0,
+            },
+            ttl: self.ttl,
+            version_offset,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Guard {
+    CreateRev,
+    ModRev,
+    MetaRev,
+    CrecRev,
+}
+
+/// Plans `ops` against `tree`.
+pub struct Planner<'a> {
+    tree: &'a Tree,
+    layout: &'a Layout,
+    ctx: &'a WriteCtx,
+    nodes: HashMap<String, PNode>,
+    /// Order in which nodes were first changed: the etcd op order.
+    order: Vec<String>,
+    guards: Vec<(String, Guard)>,
+    events: Vec<(i32, String)>,
+}
+
+impl<'a> Planner<'a> {
+    pub fn new(tree: &'a Tree, layout: &'a Layout, ctx: &'a WriteCtx) -> Planner<'a> {
+        Planner {
+            tree,
+            layout,
+            ctx,
+            nodes: HashMap::new(),
+            order: Vec::new(),
+            guards: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    pub fn plan(mut self, ops: &[WriteOp]) -> Plan {
+        let mut results = Vec::with_capacity(ops.len());
+        for (index, op) in ops.iter().enumerate() {
+            match self.apply(op) {
+                Ok(r) => results.push(r),
+                Err(code) => {
+                    return Plan::Fail {
+                        index,
+                        code,
+                        compares: self.compares(),
+                    }
+                }
+            }
+        }
+        let compares = self.compares();
+        let ops = self.etcd_ops();
+        Plan::Commit {
+            compares,
+            ops,
+            results,
+        }
+    }
+
+    fn node(&mut self, p: &str) -> &mut PNode {
+        if !self.nodes.contains_key(p) {
+            let n = PNode::from_tree(self.tree, p);
+            self.nodes.insert(p.to_string(), n);
+        }
+        self.nodes.get_mut(p).expect("inserted")
+    }
+
+    fn guard(&mut self, p: &str, g: Guard) {
+        let n = self.node(p);
+        // Facts about nodes without keys (the special nodes) need no guard;
+        // facts already changed by this request rest on earlier guards.
+        if n.special && g == Guard::CreateRev {
+            return;
+        }
+        let key = (p.to_string(), g);
+        if !self.guards.contains(&key) {
+            self.guards.push(key);
+        }
+    }
+
+    fn touch(&mut self, p: &str) {
+        if !self.order.iter().any(|o| o == p) {
+            self.order.push(p.to_string());
+        }
+    }
+
+    fn exists(&mut self, p: &str) -> bool {
+        self.guard(p, Guard::CreateRev);
+        self.node(p).exists
+    }
+
+    fn apply(&mut self, op: &WriteOp) -> Result<OpResult, ErrorCode> {
+        match op {
+            WriteOp::Create {
+                opcode,
+                path,
+                data,
+                acl,
+                flags,
+                ttl,
+            } => self.create(*opcode, path, data, acl, *flags, *ttl),
+            WriteOp::Delete { path, version } => self.delete(path, *version),
+            WriteOp::SetData {
+                path,
+                data,
+                version,
+            } => self.set_data(path, data, *version),
+            WriteOp::Check { path, version } => {
+                path::validate(path).map_err(|_| ErrorCode::BadArguments)?;
+                if !self.exists(path) {
+                    return Err(ErrorCode::NoNode);
+                }
+                self.check_version(path, *version)?;
+                Ok(OpResult::Check)
+            }
+            WriteOp::SetAcl { path, acl, version } => self.set_acl(path, acl, *version),
+        }
+    }
+
+    fn check_version(&mut self, p: &str, version: i32) -> Result<(), ErrorCode> {
+        if version == -1 {
+            return Ok(());
+        }
+        self.guard(p, Guard::ModRev);
+        self.guard(p, Guard::MetaRev);
+        if self.node(p).version != version {
+            return Err(ErrorCode::BadVersion);
+        }
+        Ok(())
+    }
+
+    fn create(
+        &mut self,
+        opcode: OpCode,
+        p: &str,
+        data: &Option<Bytes>,
+        acl: &[Acl],
+        flags: i32,
+        ttl: i64,
+    ) -> Result<OpResult, ErrorCode> {
+        let mode = CreateMode::from_flags(flags).ok_or(ErrorCode::BadArguments)?;
+        let kind = match opcode {
+            OpCode::CreateContainer => {
+                if !mode.is_container() {
+                    return Err(ErrorCode::BadArguments);
+                }
+                NodeKind::Container
+            }
+            OpCode::CreateTtl => {
+                if !self.ctx.ttl_enabled {
+                    return Err(ErrorCode::Unimplemented);
+                }
+                if !mode.is_ttl() || ttl <= 0 || ttl > 0xFF_FFFF_FFFF {
+                    return Err(ErrorCode::BadArguments);
+                }
+                NodeKind::Ttl
+            }
+            _ => {
+                if mode.is_ttl() {
+                    return Err(if self.ctx.ttl_enabled {
+                        ErrorCode::BadArguments
+                    } else {
+                        ErrorCode::Unimplemented
+                    });
+                }
+                if mode.is_ephemeral() {
+                    NodeKind::Ephemeral
+                } else {
+                    NodeKind::Persistent
+                }
+            }
+        };
+        if !p.starts_with('/') || p.contains('\0') {
+            return Err(ErrorCode::BadArguments);
+        }
+        let fixed = acl::fixup(acl, &self.ctx.auth_ids).ok_or(ErrorCode::InvalidAcl)?;
+        let parent = match p.rfind('/') {
+            Some(0) => "/".to_string(),
+            Some(i) => p[..i].to_string(),
+            None => return Err(ErrorCode::BadArguments),
+        };
+        if !self.exists(&parent) {
+            return Err(ErrorCode::NoNode);
+        }
+        let final_path = if mode.is_sequential() {
+            self.guard(&parent, Guard::CrecRev);
+            format!("{p}{:010}", self.node(&parent).creates)
+        } else {
+            p.to_string()
+        };
+        path::validate(&final_path).map_err(|_| ErrorCode::BadArguments)?;
+        if self.exists(&final_path) {
+            return Err(ErrorCode::NodeExists);
+        }
+        {
+            let pn = self.node(&parent);
+            if pn.kind == NodeKind::Ephemeral && pn.owner != 0 {
+                return Err(ErrorCode::NoChildrenForEphemerals);
+            }
+        }
+        // Apply: the new node, then the parent's counters.
+        let now = self.ctx.now_ms;
+        let session = self.ctx.session_id;
+        self.guard(&parent, Guard::CrecRev);
+        self.touch(&final_path);
+        let n = self.node(&final_path);
+        if n.orig_exists {
+            n.recreated = true;
+        }
+        n.exists = true;
+        n.data = data.clone();
+        n.version = 0;
+        n.aversion = 0;
+        n.cversion = 0;
+        n.creates = 0;
+        n.num_children = 0;
+        n.czxid = PENDING;
+        n.mzxid = PENDING;
+        n.pzxid = PENDING;
+        n.ctime = now;
+        n.mtime = now;
+        n.kind = kind;
+        n.owner = if kind == NodeKind::Ephemeral { session } else { 0 };
+        n.ttl = if kind == NodeKind::Ttl { ttl } else { 0 };
+        n.acl = fixed;
+        n.data_put = true;
+        n.meta_put = true;
+        // A re-created node starts without counters.
+        n.crec_put = n.orig_crec_rev != 0;
+        let stat = n.stat();
+        self.touch(&parent);
+        let pn = self.node(&parent);
+        pn.cversion = pn.cversion.wrapping_add(1);
+        pn.creates = pn.creates.wrapping_add(1);
+        pn.num_children += 1;
+        pn.pzxid = PENDING;
+        pn.crec_put = true;
+        self.events
+            .push((EventType::NodeCreated as i32, final_path.clone()));
+        self.events
+            .push((EventType::NodeChildrenChanged as i32, parent.clone()));
+        Ok(if opcode == OpCode::Create {
+            OpResult::Create { path: final_path }
+        } else {
+            OpResult::Create2 {
+                path: final_path,
+                stat,
+            }
+        })
+    }
+
+    fn delete(&mut self, p: &str, version: i32) -> Result<OpResult, ErrorCode> {
+        if !p.starts_with('/') || p.contains('\0') || path::is_special(p) {
+            return Err(ErrorCode::BadArguments);
+        }
+        let parent = path::parent(p)
+            .ok_or(ErrorCode::BadArguments)?
+            .to_string();
+        if !self.exists(&parent) {
+            return Err(ErrorCode::NoNode);
+        }
+        if !self.exists(p) {
+            return Err(ErrorCode::NoNode);
+        }
+        self.check_version(p, version)?;
+        self.guard(p, Guard::CrecRev);
+        if self.node(p).num_children > 0 {
+            return Err(ErrorCode::NotEmpty);
+        }
+        self.guard(&parent, Guard::CrecRev);
+        self.touch(p);
+        let n = self.node(p);
+        n.exists = false;
+        n.data_put = false;
+        n.meta_put = false;
+        n.crec_put = false;
+        self.touch(&parent);
+        let pn = self.node(&parent);
+        pn.cversion = pn.cversion.wrapping_add(1);
+        pn.num_children -= 1;
+        pn.pzxid = PENDING;
+        pn.crec_put = true;
+        self.events
+            .push((EventType::NodeDeleted as i32, p.to_string()));
+        self.events
+            .push((EventType::NodeChildrenChanged as i32, parent));
+        Ok(OpResult::Delete)
+    }
+
+    fn set_data(
+        &mut self,
+        p: &str,
+        data: &Option<Bytes>,
+        version: i32,
+    ) -> Result<OpResult, ErrorCode> {
+        path::validate(p).map_err(|_| ErrorCode::BadArguments)?;
+        if !self.exists(p) {
+            return Err(ErrorCode::NoNode);
+        }
+        self.check_version(p, version)?;
+        // The meta record is rewritten whole, so it must not have moved.
+        self.guard(p, Guard::MetaRev);
+        let now = self.ctx.now_ms;
+        self.touch(p);
+        let n = self.node(p);
+        n.data = data.clone();
+        n.version = n.version.wrapping_add(1);
+        n.mzxid = PENDING;
+        n.mtime = now;
+        n.data_put = true;
+        n.meta_put = true;
+        let stat = n.stat();
+        self.events
+            .push((EventType::NodeDataChanged as i32, p.to_string()));
+        Ok(OpResult::SetData { stat })
+    }
+
+    fn set_acl(&mut self, p: &str, acl: &[Acl], version: i32) -> Result<OpResult, ErrorCode> {
+        path::validate(p).map_err(|_| ErrorCode::BadArguments)?;
+        let fixed = acl::fixup(acl, &self.ctx.auth_ids).ok_or(ErrorCode::InvalidAcl)?;
+        if !self.exists(p) {
+            return Err(ErrorCode::NoNode);
+        }
+        self.guard(p, Guard::MetaRev);
+        self.guard(p, Guard::ModRev);
+        if version != -1 && self.node(p).aversion != version {
+            return Err(ErrorCode::BadVersion);
+        }
+        self.touch(p);
+        let n = self.node(p);
+        n.acl = fixed;
+        n.aversion = n.aversion.wrapping_add(1);
+        n.meta_put = true;
+        Ok(OpResult::SetAcl { stat: n.stat() })
+    }
+
+    fn compares(&self) -> Vec<Compare> {
+        self.guards
+            .iter()
+            .map(|(p, g)| {
+                let n = &self.nodes[p];
+                match g {
+                    Guard::CreateRev => Compare::create_revision(
+                        self.layout.data_key(p),
+                        CompareOp::Equal,
+                        n.orig_create_rev,
+                    ),
+                    Guard::ModRev => Compare::mod_revision(
+                        self.layout.data_key(p),
+                        CompareOp::Equal,
+                        n.orig_mod_rev,
+                    ),
+                    Guard::MetaRev => Compare::mod_revision(
+                        self.layout.meta_key(p),
+                        CompareOp::Equal,
+                        n.orig_meta_rev,
+                    ),
+                    Guard::CrecRev => Compare::mod_revision(
+                        self.layout.children_key(p),
+                        CompareOp::Equal,
+                        n.orig_crec_rev,
+                    ),
+                }
+            })
+            .collect()
+    }
+
+    /// The etcd operations, data keys in the order the request first
+    /// changed them, so the events other instances derive come out in
+    /// ZooKeeper's order. When derivation cannot reproduce the request's
+    /// events (a node changed twice), the events are written explicitly.
+    fn etcd_ops(&self) -> Vec<TxnOp> {
+        let mut ops = Vec::new();
+        let mut derived = Vec::new();
+        for p in &self.order {
+            let n = &self.nodes[p];
+            if n.exists {
+                if n.data_put {
+                    let value = n.data.clone().unwrap_or_default().to_vec();
+                    let opts = if n.lease != 0 && n.orig_exists && !n.recreated {
+                        Some(PutOptions::new().with_ignore_lease())
+                    } else {
+                        None
+                    };
+                    ops.push(TxnOp::put(self.layout.data_key(p), value, opts));
+                    if n.orig_exists && !n.recreated {
+                        derived.push((EventType::NodeDataChanged as i32, p.clone()));
+                    } else if !n.orig_exists {
+                        derived.push((EventType::NodeCreated as i32, p.clone()));
+                        if let Some(parent) = path::parent(p) {
+                            derived.push((EventType::NodeChildrenChanged as i32, parent.to_string()));
+                        }
+                    } else {
+                        // Deleted and re-created by this request: etcd sees
+                        // only a put, so the events must be explicit.
+                        derived.push((EventType::None as i32, p.clone()));
+                    }
+                }
+                if n.meta_put {
+                    ops.push(TxnOp::put(
+                        self.layout.meta_key(p),
+                        layout::encode(&n.meta()),
+                        None,
+                    ));
+                }
+                if n.crec_put {
+                    let rec = ChildRec {
+                        cversion: n.cversion,
+                        creates: n.creates,
+                    };
+                    if n.recreated && n.creates == 0 && n.cversion == 0 {
+                        ops.push(TxnOp::delete(self.layout.children_key(p), None));
+                    } else {
+                        ops.push(TxnOp::put(
+                            self.layout.children_key(p),
+                            layout::encode(&rec),
+                            None,
+                        ));
+                    }
+                }
+            } else if n.orig_exists {
+                ops.push(TxnOp::delete(self.layout.data_key(p), None));
+                if n.orig_meta_rev != 0 {
+                    ops.push(TxnOp::delete(self.layout.meta_key(p), None));
+                }
+                if n.orig_crec_rev != 0 {
+                    ops.push(TxnOp::delete(self.layout.children_key(p), None));
+                }
+                derived.push((EventType::NodeDeleted as i32, p.clone()));
+                if let Some(parent) = path::parent(p) {
+                    derived.push((EventType::NodeChildrenChanged as i32, parent.to_string()));
+                }
+            }
+        }
+        if derived != self.events {
+            ops.push(TxnOp::put(
+                self.layout.events_key(),
+                layout::encode(&EventList(self.events.clone())),
+                None,
+            ));
+        }
+        ops
+    }
+}
+
+/// Paths touched, for tests and logs.
+pub fn touched_paths(ops: &[WriteOp]) -> BTreeSet<String> {
+    ops.iter()
+        .map(|o| match o {
+            WriteOp::Create { path, .. }
+            | WriteOp::Delete { path, .. }
+            | WriteOp::SetData { path, .. }
+            | WriteOp::Check { path, .. }
+            | WriteOp::SetAcl { path, .. } => path.clone(),
+        })
+        .collect()
+}

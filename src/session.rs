@@ -1,0 +1,477 @@
+//! Sessions: an etcd lease and a record per session, liveness tracked here.
+//!
+//! A session lives while its client talks to some zoe instance. The
+//! instance holding the client's connection (the record's `owner`) keeps
+//! the lease alive while the client pings, and expires the session itself
+//! when the client goes silent for the negotiated timeout — deleting its
+//! ephemerals in the same transaction that updates their parents and
+//! removes the record. If that instance dies, the client moves to another
+//! one (which takes ownership) or the lease runs out; then any instance
+//! that sees the record vanish deletes the orphaned ephemerals the same way.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use etcd_client::{Client, Compare, CompareOp, LeaseGrantOptions, PutOptions, TxnOp};
+use parking_lot::Mutex;
+use rand::Rng;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::conns::Conns;
+use crate::layout::{self, SessionRec};
+use crate::plan::{WriteCtx, WriteOp};
+use crate::replica::SessionChange;
+use crate::watches::ConnId;
+use crate::write::{Extra, WriteError, WriteOutcome, Writer};
+
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub tick_ms: u64,
+    pub min_timeout_ms: i32,
+    pub max_timeout_ms: i32,
+}
+
+impl SessionConfig {
+    pub fn negotiate(&self, requested: i32) -> i32 {
+        requested.clamp(self.min_timeout_ms, self.max_timeout_ms)
+    }
+}
+
+struct Local {
+    timeout_ms: i32,
+    last_touch: Instant,
+    last_refresh: Instant,
+    conn: Option<ConnId>,
+    expiring: bool,
+}
+
+pub struct Sessions {
+    cfg: SessionConfig,
+    instance: String,
+    client: Client,
+    writer: Writer,
+    conns: Arc<Conns>,
+    local: Mutex<HashMap<i64, Local>>,
+}
+
+/// What a reconnecting client gets.
+pub enum Resume {
+    Ok { timeout_ms: i32, password: Vec<u8> },
+    Expired,
+}
+
+fn lease_ttl(timeout_ms: i32) -> i64 {
+    (timeout_ms as i64 + 999) / 1000 + 1
+}
+
+impl Sessions {
+    pub fn new(
+        cfg: SessionConfig,
+        instance: String,
+        client: Client,
+        writer: Writer,
+        conns: Arc<Conns>,
+    ) -> Arc<Sessions> {
+        Arc::new(Sessions {
+            cfg,
+            instance,
+            client,
+            writer,
+            conns,
+            local: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn config(&self) -> &SessionConfig {
+        &self.cfg
+    }
+
+    pub fn count(&self) -> usize {
+        self.local.lock().len()
+    }
+
+    /// Starts the expiry/keepalive ticker and the follower of session
+    /// record changes; also cleans up ephemerals of sessions that died
+    /// while no instance was watching.
+    pub fn start(self: &Arc<Self>, changes: mpsc::UnboundedReceiver<SessionChange>) {
+        let me = self.clone();
+        tokio::spawn(async move { me.tick_loop().await });
+        let me = self.clone();
+        tokio::spawn(async move { me.follow(changes).await });
+        let me = self.clone();
+        tokio::spawn(async move {
+            let orphans: Vec<i64> = {
+                let st = me.writer.replica().read();
+                st.tree
+                    .ephemeral_owners()
+                    .into_iter()
+                    .filter(|id| st.tree.session(*id).is_none())
+                    .collect()
+            };
+            for id in orphans {
+                me.clone().cleanup_orphan(id).await;
+            }
+        });
+    }
+
+    /// Creates a session and returns (id, password, negotiated timeout).
+    pub async fn create(
+        &self,
+        requested_ms: i32,
+        conn: ConnId,
+    ) -> Result<(i64, Vec<u8>, i32), etcd_client::Error> {
+        let timeout = self.cfg.negotiate(requested_ms);
+        let mut password = vec![0u8; 16];
+        rand::thread_rng().fill(&mut password[..]);
+        let mut client = self.client.clone();
+        let id = loop {
+            // Ids double as etcd lease ids. Keep them positive, at least ten
+            // decimal digits (DistributedLog formats them), and away from
+            // the container/TTL owner markers in the top byte.
+            let id: i64 = rand::thread_rng().gen_range(10_000_000_000..(1i64 << 56));
+            match client
+                .lease_grant(lease_ttl(timeout), Some(LeaseGrantOptions::new().with_id(id)))
+                .await
+            {
+                Ok(_) => break id,
+                Err(etcd_client::Error::GRpcStatus(s)) if s.message().contains("exists") => {
+                    continue
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let rec = SessionRec {
+            timeout_ms: timeout,
+            password: hex(&password),
+            owner: self.instance.clone(),
+        };
+        let key = self.writer.replica().layout().session_key(id);
+        client
+            .put(key, layout::encode(&rec), Some(PutOptions::new().with_lease(id)))
+            .await?;
+        let now = Instant::now();
+        self.local.lock().insert(
+            id,
+            Local {
+                timeout_ms: timeout,
+                last_touch: now,
+                last_refresh: now,
+                conn: Some(conn),
+                expiring: false,
+            },
+        );
+        info!(session = format_args!("0x{id:x}"), timeout, "session created");
+        Ok((id, password, timeout))
+    }
+
+    /// Re-attaches a session, possibly created on another instance, and
+    /// takes ownership of its expiry.
+    pub async fn resume(
+        &self,
+        id: i64,
+        password: &[u8],
+        requested_ms: i32,
+        conn: ConnId,
+    ) -> Result<Resume, etcd_client::Error> {
+        let key = self.writer.replica().layout().session_key(id);
+        let known = self.writer.replica().read().tree.session(id).cloned();
+        let (rec, create_rev) = match known {
+            Some(e) => (e.rec, e.create_rev),
+            None => {
+                // The replica may not have seen a brand-new session yet.
+                let mut kv = self.client.kv_client();
+                let resp = kv.get(key.clone(), None).await?;
+                match resp.kvs().first() {
+                    Some(kv) => match layout::decode::<SessionRec>(kv.value()) {
+                        Some(rec) => (rec, kv.create_revision()),
+                        None => return Ok(Resume::Expired),
+                    },
+                    None => return Ok(Resume::Expired),
+                }
+            }
+        };
+        if rec.password != hex(password) || self.is_expiring(id) {
+            return Ok(Resume::Expired);
+        }
+        let timeout = self.cfg.negotiate(requested_ms);
+        let new_rec = SessionRec {
+            timeout_ms: timeout,
+            password: rec.password.clone(),
+            owner: self.instance.clone(),
+        };
+        let txn = etcd_client::Txn::new()
+            .when([Compare::create_revision(
+                key.clone(),
+                CompareOp::Equal,
+                create_rev,
+            )])
+            .and_then([TxnOp::put(
+                key,
+                layout::encode(&new_rec),
+                Some(PutOptions::new().with_ignore_lease()),
+            )]);
+        let resp = self.client.kv_client().txn(txn).await?;
+        if !resp.succeeded() {
+            return Ok(Resume::Expired);
+        }
+        // Keep the lease from running out while the client was away.
+        if let Ok(mut lc) = self.client.lease_client().keep_alive(id).await.map(|k| k.0) {
+            let _ = lc.keep_alive().await;
+        }
+        let previous = {
+            let mut local = self.local.lock();
+            let now = Instant::now();
+            let old = local.insert(
+                id,
+                Local {
+                    timeout_ms: timeout,
+                    last_touch: now,
+                    last_refresh: now,
+                    conn: Some(conn),
+                    expiring: false,
+                },
+            );
+            old.and_then(|o| o.conn).filter(|c| *c != conn)
+        };
+        // The newest connection wins; the old one is closed silently.
+        if let Some(old) = previous {
+            self.conns.close(old);
+        }
+        debug!(session = format_args!("0x{id:x}"), timeout, "session resumed");
+        Ok(Resume::Ok {
+            timeout_ms: timeout,
+            password: password.to_vec(),
+        })
+    }
+
+    fn is_expiring(&self, id: i64) -> bool {
+        self.local.lock().get(&id).is_some_and(|l| l.expiring)
+    }
+
+    /// Records client activity. Returns false if the session is no longer
+    /// served here (expired or moved), in which case the connection closes.
+    pub fn touch(&self, id: i64) -> bool {
+        match self.local.lock().get_mut(&id) {
+            Some(l) if !l.expiring => {
+                l.last_touch = Instant::now();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The connection went away; the session stays until it expires.
+    pub fn detach(&self, id: i64, conn: ConnId) {
+        if let Some(l) = self.local.lock().get_mut(&id) {
+            if l.conn == Some(conn) {
+                l.conn = None;
+            }
+        }
+    }
+
+    /// closeSession from the client: expire now.
+    pub async fn close(self: &Arc<Self>, id: i64) -> Result<i64, WriteError> {
+        if let Some(l) = self.local.lock().get_mut(&id) {
+            l.expiring = true;
+        }
+        let r = self.expire_now(id).await;
+        self.local.lock().remove(&id);
+        r
+    }
+
+    async fn expire_now(&self, id: i64) -> Result<i64, WriteError> {
+        let layout = self.writer.replica().layout().clone();
+        let instance = self.instance.clone();
+        let ctx = WriteCtx {
+            session_id: id,
+            auth_ids: vec![],
+            now_ms: now_ms(),
+            ttl_enabled: false,
+        };
+        let outcome = self
+            .writer
+            .write_with(&ctx, |tree| {
+                let s = tree.session(id)?;
+                if s.rec.owner != instance {
+                    return None;
+                }
+                let ops = tree
+                    .ephemerals_of(id)
+                    .into_iter()
+                    .map(|path| WriteOp::Delete { path, version: -1 })
+                    .collect();
+                let key = layout.session_key(id);
+                Some((
+                    ops,
+                    Extra {
+                        compares: vec![Compare::mod_revision(
+                            key.clone(),
+                            CompareOp::Equal,
+                            s.mod_rev,
+                        )],
+                        ops: vec![TxnOp::delete(key, None)],
+                    },
+                ))
+            })
+            .await;
+        let zxid = match outcome {
+            Ok(WriteOutcome::Done { zxid, .. }) => zxid,
+            Ok(WriteOutcome::Failed { zxid, code, .. }) => {
+                warn!(session = format_args!("0x{id:x}"), ?code, "session close failed");
+                zxid
+            }
+            Err(WriteError::Abandoned) => self.writer.replica().revision(),
+            Err(e) => return Err(e),
+        };
+        let mut lc = self.client.lease_client();
+        let _ = lc.revoke(id).await;
+        Ok(zxid)
+    }
+
+    /// Deletes the ephemerals of a session whose record is gone.
+    async fn cleanup_orphan(self: Arc<Self>, id: i64) {
+        let layout = self.writer.replica().layout().clone();
+        let ctx = WriteCtx {
+            session_id: id,
+            auth_ids: vec![],
+            now_ms: now_ms(),
+            ttl_enabled: false,
+        };
+        let r = self
+            .writer
+            .write_with(&ctx, |tree| {
+                if tree.session(id).is_some() {
+                    return None;
+                }
+                let ops: Vec<WriteOp> = tree
+                    .ephemerals_of(id)
+                    .into_iter()
+                    .map(|path| WriteOp::Delete { path, version: -1 })
+                    .collect();
+                if ops.is_empty() {
+                    return None;
+                }
+                Some((
+                    ops,
+                    Extra {
+                        compares: vec![Compare::create_revision(
+                            layout.session_key(id),
+                            CompareOp::Equal,
+                            0,
+                        )],
+                        ops: vec![],
+                    },
+                ))
+            })
+            .await;
+        match r {
+            Ok(_) | Err(WriteError::Abandoned) => {
+                debug!(session = format_args!("0x{id:x}"), "orphaned ephemerals removed")
+            }
+            Err(e) => warn!(session = format_args!("0x{id:x}"), error = %e, "orphan cleanup failed"),
+        }
+    }
+
+    async fn follow(self: Arc<Self>, mut changes: mpsc::UnboundedReceiver<SessionChange>) {
+        while let Some(c) = changes.recv().await {
+            match &c.entry {
+                Some(e) if e.rec.owner != self.instance => {
+                    // Another instance took the session over.
+                    let gone = self.local.lock().remove(&c.id);
+                    if let Some(conn) = gone.and_then(|l| l.conn) {
+                        debug!(session = format_args!("0x{:x}", c.id), "session moved away");
+                        self.conns.close(conn);
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    let gone = self.local.lock().remove(&c.id);
+                    if let Some(conn) = gone.and_then(|l| l.conn) {
+                        self.conns.close(conn);
+                    }
+                    let has_ephemerals = !self
+                        .writer
+                        .replica()
+                        .read()
+                        .tree
+                        .ephemerals_of(c.id)
+                        .is_empty();
+                    if has_ephemerals {
+                        tokio::spawn(self.clone().cleanup_orphan(c.id));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn tick_loop(self: Arc<Self>) {
+        let period = Duration::from_millis((self.cfg.tick_ms / 4).clamp(20, 500));
+        let mut interval = tokio::time::interval(period);
+        loop {
+            interval.tick().await;
+            let now = Instant::now();
+            let mut expire = Vec::new();
+            let mut refresh = Vec::new();
+            {
+                let mut local = self.local.lock();
+                for (id, l) in local.iter_mut() {
+                    if l.expiring {
+                        continue;
+                    }
+                    let silent = now.duration_since(l.last_touch);
+                    if silent >= Duration::from_millis(l.timeout_ms as u64) {
+                        l.expiring = true;
+                        expire.push((*id, l.conn));
+                        continue;
+                    }
+                    let refresh_every = Duration::from_millis(
+                        (lease_ttl(l.timeout_ms) as u64 * 1000 / 3).min(1000),
+                    );
+                    if l.last_touch > l.last_refresh
+                        && now.duration_since(l.last_refresh) >= refresh_every
+                    {
+                        l.last_refresh = now;
+                        refresh.push(*id);
+                    }
+                }
+            }
+            for (id, conn) in expire {
+                info!(session = format_args!("0x{id:x}"), "session expired");
+                if let Some(conn) = conn {
+                    self.conns.close(conn);
+                }
+                let me = self.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = me.expire_now(id).await {
+                        warn!(session = format_args!("0x{id:x}"), error = %e, "expiry failed; the lease will end it");
+                    }
+                    me.local.lock().remove(&id);
+                });
+            }
+            for id in refresh {
+                let mut lc = self.client.lease_client();
+                tokio::spawn(async move {
+                    match lc.keep_alive(id).await {
+                        Ok((mut keeper, _stream)) => {
+                            let _ = keeper.keep_alive().await;
+                        }
+                        Err(e) => debug!(session = format_args!("0x{id:x}"), error = %e, "lease refresh failed"),
+                    }
+                });
+            }
+        }
+    }
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

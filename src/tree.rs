@@ -1,0 +1,529 @@
+//! The in-memory replica of the znode tree, rebuilt from etcd keys.
+//!
+//! Each znode is assembled from up to three etcd keys (data, meta, child
+//! counters; see `layout`). The tree keeps the raw pieces together with
+//! their etcd revisions, because the write path needs those revisions to
+//! guard its transactions, and derives ZooKeeper's Stat from them on demand.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use jute::{Acl, Id, Stat};
+
+use crate::layout::{ChildRec, Meta, NodeKind, SessionRec, StoredAcl};
+use crate::path;
+
+/// A data key as etcd reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataKv {
+    pub value: Bytes,
+    pub create_rev: i64,
+    pub mod_rev: i64,
+    /// etcd's per-key version (1 after the first put).
+    pub version: i64,
+    pub lease: i64,
+}
+
+/// Everything the replica knows about one path.
+#[derive(Debug, Default)]
+pub struct Entry {
+    pub data: Option<DataKv>,
+    /// The meta record and its mod_revision.
+    pub meta: Option<(Arc<Meta>, i64)>,
+    /// The child-counter record and its mod_revision.
+    pub crec: Option<(ChildRec, i64)>,
+    /// Names of existing children.
+    pub children: BTreeSet<Box<str>>,
+    /// `/`, `/zookeeper`, `/zookeeper/quota`, `/zookeeper/config`: exist
+    /// without a key and report all-zero creation fields.
+    pub special: bool,
+    /// The ephemeral owner this entry is indexed under, to keep the
+    /// session→ephemerals index exact.
+    indexed_owner: i64,
+}
+
+static DEFAULT_META: std::sync::OnceLock<Arc<Meta>> = std::sync::OnceLock::new();
+
+fn default_meta() -> &'static Arc<Meta> {
+    DEFAULT_META.get_or_init(|| Arc::new(Meta::default()))
+}
+
+impl Entry {
+    pub fn exists(&self) -> bool {
+        self.special || self.data.is_some()
+    }
+
+    /// The meta that applies to the current incarnation of the data key. A
+    /// meta written before the data key was (re)created by someone else is
+    /// stale, and then the defaults apply.
+    pub fn meta(&self) -> &Meta {
+        match (&self.meta, &self.data) {
+            (Some((m, mrev)), Some(d)) if *mrev >= d.create_rev => m,
+            (Some((m, _)), None) if self.special => m,
+            _ => default_meta(),
+        }
+    }
+
+    pub fn kind(&self) -> NodeKind {
+        self.meta().kind
+    }
+
+    /// The session owning this node if it is a session ephemeral.
+    pub fn ephemeral_owner(&self) -> i64 {
+        let m = self.meta();
+        match m.kind {
+            NodeKind::Ephemeral => m.owner,
+            NodeKind::Persistent if self.meta.is_none() => {
+                self.data.as_ref().map(|d| d.lease).unwrap_or(0)
+            }
+            _ => 0,
+        }
+    }
+
+    /// The data as a client sees it: `None` for null data.
+    pub fn data(&self) -> Option<Bytes> {
+        if self.meta().null_data {
+            return None;
+        }
+        Some(
+            self.data
+                .as_ref()
+                .map(|d| d.value.clone())
+                .unwrap_or_default(),
+        )
+    }
+
+    pub fn data_len(&self) -> usize {
+        self.data.as_ref().map(|d| d.value.len()).unwrap_or(0)
+    }
+
+    /// ZooKeeper's data version.
+    pub fn version(&self) -> i32 {
+        let etcd = self.data.as_ref().map(|d| d.version - 1).unwrap_or(0);
+        (etcd as i32).wrapping_add(self.meta().version_offset)
+    }
+
+    pub fn child_rec(&self, path: &str) -> ChildRec {
+        match &self.crec {
+            Some((c, _)) => *c,
+            None => ChildRec {
+                cversion: match path {
+                    // `zookeeper` is a child of `/` that was never counted
+                    // as a create, and `/zookeeper` has two such children.
+                    "/" => -1,
+                    "/zookeeper" => -2,
+                    _ => 0,
+                },
+                creates: 0,
+            },
+        }
+    }
+
+    pub fn crec_rev(&self) -> i64 {
+        self.crec.as_ref().map(|c| c.1).unwrap_or(0)
+    }
+
+    pub fn meta_rev(&self) -> i64 {
+        self.meta.as_ref().map(|m| m.1).unwrap_or(0)
+    }
+
+    pub fn data_create_rev(&self) -> i64 {
+        self.data.as_ref().map(|d| d.create_rev).unwrap_or(0)
+    }
+
+    pub fn data_mod_rev(&self) -> i64 {
+        self.data.as_ref().map(|d| d.mod_rev).unwrap_or(0)
+    }
+
+    pub fn acl(&self) -> Vec<Acl> {
+        match &self.meta().acl {
+            Some(list) => list.iter().map(stored_to_acl).collect(),
+            None if self.special && self.data.is_none() => special_acl(),
+            None => open_acl(),
+        }
+    }
+
+    pub fn stat(&self, path: &str) -> Stat {
+        let meta = self.meta();
+        let (czxid, ctime) = if self.special {
+            (0, 0)
+        } else {
+            (self.data_create_rev(), meta.ctime)
+        };
+        let mzxid = self.data_mod_rev();
+        let crec = self.child_rec(path);
+        let pzxid = match &self.crec {
+            Some((_, rev)) => *rev,
+            None => czxid,
+        };
+        Stat {
+            czxid,
+            mzxid,
+            ctime,
+            mtime: if self.data.is_some() { meta.mtime } else { 0 },
+            version: self.version(),
+            cversion: crec.cversion,
+            aversion: meta.aversion,
+            ephemeral_owner: self.ephemeral_owner(),
+            data_length: self.data_len() as i32,
+            num_children: self.children.len() as i32,
+            pzxid,
+        }
+    }
+}
+
+fn special_acl() -> Vec<Acl> {
+    open_acl()
+}
+
+pub fn open_acl() -> Vec<Acl> {
+    vec![Acl {
+        perms: jute::perms::ALL,
+        id: Id {
+            scheme: "world".into(),
+            id: "anyone".into(),
+        },
+    }]
+}
+
+pub fn stored_to_acl(s: &StoredAcl) -> Acl {
+    Acl {
+        perms: s.perms,
+        id: Id {
+            scheme: s.scheme.clone(),
+            id: s.id.clone(),
+        },
+    }
+}
+
+pub fn acl_to_stored(a: &Acl) -> StoredAcl {
+    StoredAcl {
+        perms: a.perms,
+        scheme: a.id.scheme.clone(),
+        id: a.id.id.clone(),
+    }
+}
+
+/// Stored form of an ACL list: `None` for OPEN_ACL_UNSAFE.
+pub fn acl_for_meta(acl: &[Acl]) -> Option<Vec<StoredAcl>> {
+    if acl == open_acl().as_slice() {
+        None
+    } else {
+        Some(acl.iter().map(acl_to_stored).collect())
+    }
+}
+
+/// A session as the replica sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionEntry {
+    pub rec: SessionRec,
+    pub mod_rev: i64,
+    pub create_rev: i64,
+}
+
+/// One key change of a revision, already classified.
+#[derive(Debug, Clone)]
+pub enum Change {
+    Data(String, Option<DataKv>),
+    Meta(String, Option<(Meta, i64)>),
+    Children(String, Option<(ChildRec, i64)>),
+    Session(i64, Option<SessionEntry>),
+    Events(Option<Vec<(i32, String)>>),
+}
+
+/// A ZooKeeper event produced by applying a revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZkEvent {
+    pub event_type: i32,
+    pub path: String,
+}
+
+#[derive(Debug)]
+pub struct Tree {
+    nodes: HashMap<Box<str>, Entry>,
+    ephemerals: HashMap<i64, BTreeSet<String>>,
+    sessions: HashMap<i64, SessionEntry>,
+}
+
+impl Default for Tree {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Tree {
+    pub fn new() -> Tree {
+        let mut t = Tree {
+            nodes: HashMap::new(),
+            ephemerals: HashMap::new(),
+            sessions: HashMap::new(),
+        };
+        for p in ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
+            t.entry_mut(p).special = true;
+            if let Some(parent) = path::parent(p) {
+                t.entry_mut(parent).children.insert(path::name(p).into());
+            }
+        }
+        t
+    }
+
+    pub fn get(&self, path: &str) -> Option<&Entry> {
+        self.nodes.get(path).filter(|e| e.exists())
+    }
+
+    /// The entry even if the node does not exist (for revisions to compare).
+    pub fn raw(&self, path: &str) -> Option<&Entry> {
+        self.nodes.get(path)
+    }
+
+    fn entry_mut(&mut self, path: &str) -> &mut Entry {
+        if !self.nodes.contains_key(path) {
+            self.nodes.insert(path.into(), Entry::default());
+        }
+        self.nodes.get_mut(path).expect("just inserted")
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.values().filter(|e| e.exists()).count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    pub fn sessions(&self) -> &HashMap<i64, SessionEntry> {
+        &self.sessions
+    }
+
+    pub fn session(&self, id: i64) -> Option<&SessionEntry> {
+        self.sessions.get(&id)
+    }
+
+    /// Paths of the ephemerals a session owns, sorted.
+    pub fn ephemerals_of(&self, session: i64) -> Vec<String> {
+        self.ephemerals
+            .get(&session)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Owners of ephemerals, for finding orphans at start.
+    pub fn ephemeral_owners(&self) -> Vec<i64> {
+        self.ephemerals.keys().copied().collect()
+    }
+
+    /// Number of descendants of `path` (the node itself excluded).
+    pub fn descendants(&self, path: &str) -> usize {
+        let mut count = 0;
+        let mut stack = vec![path.to_string()];
+        while let Some(p) = stack.pop() {
+            if let Some(e) = self.get(&p) {
+                for c in &e.children {
+                    count += 1;
+                    stack.push(path::join(&p, c));
+                }
+            }
+        }
+        count
+    }
+
+    /// Applies the key changes of one revision, in etcd's order, and
+    /// returns the ZooKeeper events they stand for.
+    pub fn apply(&mut self, changes: Vec<Change>) -> Vec<ZkEvent> {
+        let mut derived = Vec::new();
+        let mut explicit: Option<Vec<(i32, String)>> = None;
+        let mut touched: Vec<String> = Vec::new();
+        for change in changes {
+            match change {
+                Change::Data(p, kv) => {
+                    let before = self.nodes.get(p.as_str()).is_some_and(|e| e.exists());
+                    let after_put = kv.is_some();
+                    self.entry_mut(&p).data = kv;
+                    let after = self.nodes.get(p.as_str()).is_some_and(|e| e.exists());
+                    if let Some(parent) = path::parent(&p) {
+                        if after && !before {
+                            self.entry_mut(parent).children.insert(path::name(&p).into());
+                        } else if before && !after {
+                            if let Some(pe) = self.nodes.get_mut(parent) {
+                                pe.children.remove(path::name(&p));
+                            }
+                        }
+                    }
+                    match (before, after_put) {
+                        (false, true) => {
+                            derived.push(event(jute::EventType::NodeCreated, &p));
+                            if let Some(parent) = path::parent(&p) {
+                                derived.push(event(jute::EventType::NodeChildrenChanged, parent));
+                            }
+                        }
+                        (true, true) => derived.push(event(jute::EventType::NodeDataChanged, &p)),
+                        (true, false) if !after => {
+                            derived.push(event(jute::EventType::NodeDeleted, &p));
+                            if let Some(parent) = path::parent(&p) {
+                                derived.push(event(jute::EventType::NodeChildrenChanged, parent));
+                            }
+                        }
+                        _ => {}
+                    }
+                    touched.push(p);
+                }
+                Change::Meta(p, m) => {
+                    self.entry_mut(&p).meta = m.map(|(m, rev)| (Arc::new(m), rev));
+                    touched.push(p);
+                }
+                Change::Children(p, c) => {
+                    self.entry_mut(&p).crec = c;
+                    touched.push(p);
+                }
+                Change::Session(id, s) => match s {
+                    Some(s) => {
+                        self.sessions.insert(id, s);
+                    }
+                    None => {
+                        self.sessions.remove(&id);
+                    }
+                },
+                Change::Events(list) => explicit = list,
+            }
+        }
+        for p in touched {
+            self.reindex(&p);
+        }
+        match explicit {
+            Some(list) => list
+                .into_iter()
+                .map(|(t, p)| ZkEvent {
+                    event_type: t,
+                    path: p,
+                })
+                .collect(),
+            None => derived,
+        }
+    }
+
+    /// Keeps the ephemeral index right and drops entries that hold nothing.
+    fn reindex(&mut self, p: &str) {
+        let Some(e) = self.nodes.get_mut(p) else {
+            return;
+        };
+        let owner = if e.data.is_some() && e.kind() == NodeKind::Ephemeral {
+            e.meta().owner
+        } else {
+            0
+        };
+        let old = e.indexed_owner;
+        e.indexed_owner = owner;
+        let remove = !e.special
+            && e.data.is_none()
+            && e.meta.is_none()
+            && e.crec.is_none()
+            && e.children.is_empty();
+        if remove {
+            self.nodes.remove(p);
+        }
+        if old != owner {
+            if old != 0 {
+                if let Some(set) = self.ephemerals.get_mut(&old) {
+                    set.remove(p);
+                    if set.is_empty() {
+                        self.ephemerals.remove(&old);
+                    }
+                }
+            }
+            if owner != 0 {
+                self.ephemerals.entry(owner).or_default().insert(p.to_string());
+            }
+        }
+    }
+
+    /// Every existing path, for resynchronisation diffs.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.nodes
+            .iter()
+            .filter(|(_, e)| e.exists())
+            .map(|(p, _)| p.as_ref())
+    }
+}
+
+fn event(t: jute::EventType, p: &str) -> ZkEvent {
+    ZkEvent {
+        event_type: t as i32,
+        path: p.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kv(rev: i64, version: i64, create: i64) -> Option<DataKv> {
+        Some(DataKv {
+            value: Bytes::from_static(b"x"),
+            create_rev: create,
+            mod_rev: rev,
+            version,
+            lease: 0,
+        })
+    }
+
+    #[test]
+    fn fresh_tree_matches_zookeeper() {
+        let t = Tree::new();
+        let root = t.get("/").unwrap();
+        let st = root.stat("/");
+        assert_eq!(st.cversion, -1);
+        assert_eq!(st.num_children, 1);
+        assert_eq!(t.get("/zookeeper").unwrap().stat("/zookeeper").cversion, -2);
+        assert_eq!(t.descendants("/"), 3);
+        assert_eq!(root.data(), Some(Bytes::new()));
+    }
+
+    #[test]
+    fn apply_derives_events_and_children() {
+        let mut t = Tree::new();
+        let ev = t.apply(vec![
+            Change::Data("/a".into(), kv(5, 1, 5)),
+            Change::Children("/".into(), Some((ChildRec { cversion: 0, creates: 1 }, 5))),
+        ]);
+        assert_eq!(
+            ev,
+            vec![
+                event(jute::EventType::NodeCreated, "/a"),
+                event(jute::EventType::NodeChildrenChanged, "/"),
+            ]
+        );
+        let st = t.get("/").unwrap().stat("/");
+        assert_eq!((st.cversion, st.num_children, st.pzxid), (0, 2, 5));
+        let ev = t.apply(vec![Change::Data("/a".into(), kv(6, 2, 5))]);
+        assert_eq!(ev, vec![event(jute::EventType::NodeDataChanged, "/a")]);
+        let a = t.get("/a").unwrap().stat("/a");
+        assert_eq!((a.czxid, a.mzxid, a.version, a.pzxid), (5, 6, 1, 5));
+        let ev = t.apply(vec![Change::Data("/a".into(), None)]);
+        assert_eq!(ev.len(), 2);
+        assert!(t.get("/a").is_none());
+        assert_eq!(t.get("/").unwrap().children.len(), 1);
+    }
+
+    #[test]
+    fn ephemeral_index_follows_meta() {
+        let mut t = Tree::new();
+        let meta = Meta {
+            kind: NodeKind::Ephemeral,
+            owner: 42,
+            ..Meta::default()
+        };
+        t.apply(vec![
+            Change::Data("/e".into(), kv(7, 1, 7)),
+            Change::Meta("/e".into(), Some((meta, 7))),
+        ]);
+        assert_eq!(t.ephemerals_of(42), vec!["/e".to_string()]);
+        assert_eq!(t.get("/e").unwrap().stat("/e").ephemeral_owner, 42);
+        t.apply(vec![
+            Change::Data("/e".into(), None),
+            Change::Meta("/e".into(), None),
+        ]);
+        assert!(t.ephemerals_of(42).is_empty());
+        assert!(t.raw("/e").is_none());
+    }
+}

@@ -1,0 +1,152 @@
+//! Committing a planned write: one etcd transaction per ZooKeeper write.
+//!
+//! The plan is made against the replica without reading etcd first. If a
+//! compare fails, the replica was behind: wait until it has caught up to
+//! the revision etcd reported, and plan again. An error is only returned
+//! after etcd confirmed (with the same compares) that the facts behind it
+//! still hold, so writes stay linearizable even on a stale replica.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use etcd_client::{Compare, KvClient, Txn, TxnOp};
+use jute::ErrorCode;
+use tracing::{debug, warn};
+
+use crate::plan::{OpResult, Plan, Planner, WriteCtx, WriteOp};
+use crate::replica::Replica;
+use crate::tree::Tree;
+
+#[derive(Debug)]
+pub enum WriteOutcome {
+    /// Committed at `zxid`.
+    Done { zxid: i64, results: Vec<OpResult> },
+    /// Op `index` failed with `code`; nothing was applied.
+    Failed {
+        zxid: i64,
+        index: usize,
+        code: ErrorCode,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("etcd: {0}")]
+    Etcd(#[from] etcd_client::Error),
+    #[error("the replica did not catch up with etcd in time")]
+    Lagging,
+    #[error("abandoned: its premise no longer holds")]
+    Abandoned,
+    #[error("gave up after {0} conflicting attempts")]
+    Contention(usize),
+}
+
+/// Extra compares and operations to fold into the transaction of a write
+/// (session bookkeeping that must commit atomically with it).
+#[derive(Default, Clone)]
+pub struct Extra {
+    pub compares: Vec<Compare>,
+    pub ops: Vec<TxnOp>,
+}
+
+#[derive(Clone)]
+pub struct Writer {
+    kv: KvClient,
+    replica: Arc<Replica>,
+}
+
+const MAX_ATTEMPTS: usize = 64;
+const CATCH_UP: Duration = Duration::from_secs(10);
+
+impl Writer {
+    pub fn new(kv: KvClient, replica: Arc<Replica>) -> Writer {
+        Writer { kv, replica }
+    }
+
+    pub fn replica(&self) -> &Arc<Replica> {
+        &self.replica
+    }
+
+    /// Commits a client's write.
+    pub async fn write(&self, ops: &[WriteOp], ctx: &WriteCtx) -> Result<WriteOutcome, WriteError> {
+        self.write_with(ctx, |_| Some((ops.to_vec(), Extra::default())))
+            .await
+    }
+
+    /// Commits a write whose ops (and extra guarded operations) are derived
+    /// from the tree on every attempt; `build` returning `None` abandons it.
+    pub async fn write_with(
+        &self,
+        ctx: &WriteCtx,
+        build: impl Fn(&Tree) -> Option<(Vec<WriteOp>, Extra)>,
+    ) -> Result<WriteOutcome, WriteError> {
+        let mut kv = self.kv.clone();
+        for attempt in 0..MAX_ATTEMPTS {
+            let (plan, base, extra) = {
+                let state = self.replica.read();
+                let Some((ops, extra)) = build(&state.tree) else {
+                    return Err(WriteError::Abandoned);
+                };
+                let plan = Planner::new(&state.tree, self.replica.layout(), ctx).plan(&ops);
+                (plan, state.revision, extra)
+            };
+            let (txn, on_success) = match plan {
+                Plan::Fail {
+                    index,
+                    code,
+                    compares,
+                } => {
+                    if compares.is_empty() {
+                        return Ok(WriteOutcome::Failed {
+                            zxid: base,
+                            index,
+                            code,
+                        });
+                    }
+                    (
+                        Txn::new().when(compares),
+                        Err((index, code)),
+                    )
+                }
+                Plan::Commit {
+                    mut compares,
+                    mut ops,
+                    results,
+                } => {
+                    compares.extend(extra.compares);
+                    ops.extend(extra.ops);
+                    (Txn::new().when(compares).and_then(ops), Ok(results))
+                }
+            };
+            let resp = kv.txn(txn).await?;
+            let rev = resp.header().map(|h| h.revision()).unwrap_or(0);
+            if resp.succeeded() {
+                return Ok(match on_success {
+                    Err((index, code)) => WriteOutcome::Failed {
+                        // The error held from the replica's revision on;
+                        // answering with it keeps reply zxids monotonic
+                        // without waiting for the replica.
+                        zxid: base,
+                        index,
+                        code,
+                    },
+                    Ok(mut results) => {
+                        if !self.replica.wait_for(rev, CATCH_UP).await {
+                            return Err(WriteError::Lagging);
+                        }
+                        for r in &mut results {
+                            r.finalize(rev);
+                        }
+                        WriteOutcome::Done { zxid: rev, results }
+                    }
+                });
+            }
+            debug!(attempt, base, rev, "write conflicted; catching up");
+            if !self.replica.wait_for(rev, CATCH_UP).await {
+                return Err(WriteError::Lagging);
+            }
+        }
+        warn!("write gave up under contention");
+        Err(WriteError::Contention(MAX_ATTEMPTS))
+    }
+}
