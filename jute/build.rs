@@ -59,11 +59,13 @@ struct Module {
 
 // ---------------------------------------------------------------- parser
 
-/// Whitespace and `//` comments, but not `///` doc comments.
+/// Whitespace and `//` comments, but not `///` doc comments (as in Rust,
+/// `////` is an ordinary comment).
 fn sp(i: &str) -> IResult<&str, ()> {
     map(
         many0(alt((
             multispace1,
+            recognize(pair(tag("////"), not_line_ending)),
             recognize(tuple((tag("//"), not(peek(char('/'))), not_line_ending))),
         ))),
         |_| (),
@@ -72,7 +74,13 @@ fn sp(i: &str) -> IResult<&str, ()> {
 
 fn doc(i: &str) -> IResult<&str, String> {
     map(
-        terminated(preceded(tag("///"), not_line_ending), sp),
+        terminated(
+            preceded(
+                terminated(tag("///"), not(peek(char('/')))),
+                not_line_ending,
+            ),
+            sp,
+        ),
         |s: &str| s.strip_prefix(' ').unwrap_or(s).trim_end().to_string(),
     )(i)
 }

@@ -722,3 +722,147 @@ pub fn touched_paths(ops: &[WriteOp]) -> BTreeSet<String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::{Change, DataKv};
+
+    fn ctx() -> WriteCtx {
+        WriteCtx {
+            session_id: 77,
+            auth_ids: vec![],
+            now_ms: 1000,
+            ttl_enabled: false,
+        }
+    }
+
+    fn create(path: &str, flags: i32) -> WriteOp {
+        WriteOp::Create {
+            opcode: OpCode::Create2,
+            path: path.into(),
+            data: Some(Bytes::from_static(b"d")),
+            acl: tree::open_acl(),
+            flags,
+            ttl: -1,
+        }
+    }
+
+    fn tree_with(paths: &[(&str, i64)]) -> Tree {
+        let mut t = Tree::new();
+        for (p, rev) in paths {
+            t.apply(vec![Change::Data(
+                p.to_string(),
+                Some(DataKv {
+                    value: Bytes::new(),
+                    create_rev: *rev,
+                    mod_rev: *rev,
+                    version: 1,
+                    lease: 0,
+                }),
+            )]);
+        }
+        t
+    }
+
+    fn fail(plan: Plan) -> (usize, ErrorCode) {
+        match plan {
+            Plan::Fail { index, code, .. } => (index, code),
+            Plan::Commit { .. } => panic!("expected a failure"),
+        }
+    }
+
+    #[test]
+    fn create_errors_in_zookeeper_order() {
+        let t = tree_with(&[("/a", 2)]);
+        let l = Layout::new("");
+        let c = ctx();
+        let plan = |ops: &[WriteOp]| Planner::new(&t, &l, &c).plan(ops);
+        assert_eq!(fail(plan(&[create("/a", 0)])), (0, ErrorCode::NodeExists));
+        assert_eq!(fail(plan(&[create("/x/y", 0)])), (0, ErrorCode::NoNode));
+        assert_eq!(fail(plan(&[create("/", 0)])), (0, ErrorCode::NodeExists));
+        assert_eq!(fail(plan(&[create("a", 0)])), (0, ErrorCode::BadArguments));
+        assert_eq!(fail(plan(&[create("/a/", 0)])), (0, ErrorCode::BadArguments));
+        assert_eq!(fail(plan(&[create("/b", 9)])), (0, ErrorCode::BadArguments));
+        assert_eq!(fail(plan(&[create("/b", 5)])), (0, ErrorCode::Unimplemented));
+        // The ACL is checked before the parent's existence, as in ZooKeeper.
+        let bad_acl = WriteOp::Create {
+            opcode: OpCode::Create,
+            path: "/x/y".into(),
+            data: None,
+            acl: vec![],
+            flags: 0,
+            ttl: -1,
+        };
+        assert_eq!(fail(plan(&[bad_acl])), (0, ErrorCode::InvalidAcl));
+        // Ephemeral parent check comes after the exists check.
+        assert_eq!(
+            fail(plan(&[create("/e", 1), create("/e/c", 0)])),
+            (1, ErrorCode::NoChildrenForEphemerals)
+        );
+    }
+
+    #[test]
+    fn sequential_names_count_every_create_in_the_request() {
+        let t = tree_with(&[]);
+        let l = Layout::new("");
+        let c = ctx();
+        let ops = [create("/a", 0), create("/a/", 2), create("/a/s-", 2), create("/q", 2)];
+        match Planner::new(&t, &l, &c).plan(&ops) {
+            Plan::Commit { results, .. } => {
+                let paths: Vec<String> = results
+                    .iter()
+                    .map(|r| match r {
+                        OpResult::Create2 { path, .. } => path.clone(),
+                        other => panic!("{other:?}"),
+                    })
+                    .collect();
+                assert_eq!(
+                    paths,
+                    vec!["/a", "/a/0000000000", "/a/s-0000000001", "/q0000000001"]
+                );
+            }
+            Plan::Fail { code, .. } => panic!("{code:?}"),
+        }
+    }
+
+    #[test]
+    fn multi_sees_its_own_changes() {
+        let t = tree_with(&[("/a", 2)]);
+        let l = Layout::new("");
+        let c = ctx();
+        let set = |v| WriteOp::SetData {
+            path: "/a".into(),
+            data: None,
+            version: v,
+        };
+        let ok = Planner::new(&t, &l, &c).plan(&[set(0), set(1)]);
+        match ok {
+            Plan::Commit { results, .. } => match &results[1] {
+                OpResult::SetData { stat } => assert_eq!(stat.version, 2),
+                other => panic!("{other:?}"),
+            },
+            Plan::Fail { code, .. } => panic!("{code:?}"),
+        }
+        let del = WriteOp::Delete {
+            path: "/a".into(),
+            version: -1,
+        };
+        assert_eq!(
+            fail(Planner::new(&t, &l, &c).plan(&[create("/a/b", 0), del.clone()])),
+            (1, ErrorCode::NotEmpty)
+        );
+        assert_eq!(
+            fail(Planner::new(&t, &l, &c).plan(&[set(5)])),
+            (0, ErrorCode::BadVersion)
+        );
+        let special = WriteOp::Delete {
+            path: "/zookeeper".into(),
+            version: -1,
+        };
+        assert_eq!(
+            fail(Planner::new(&t, &l, &c).plan(&[special])),
+            (0, ErrorCode::BadArguments)
+        );
+    }
+}

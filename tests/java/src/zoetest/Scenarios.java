@@ -894,7 +894,11 @@ public final class Scenarios {
 
     @Override
     public void process(WatchedEvent event) {
-      events.add(event);
+      // The Java client also hands connection-state changes (type None) to
+      // every registered watcher; only node events matter here.
+      if (event.getType() != EventType.None) {
+        events.add(event);
+      }
     }
 
     WatchedEvent expect(EventType type, String path) throws InterruptedException {
