@@ -100,8 +100,14 @@ mod tests {
     #[test]
     fn digest_vectors() {
         assert_eq!(digest_id("bob:secret"), "bob:fyVmFCwVbTJYrznoSu1koqYEYF0=");
-        assert_eq!(digest_id("super:admin"), "super:xQJmxLMiHGwaqBvst5y6rkB6HQs=");
-        assert_eq!(digest_id("user:password"), "user:tpUq/4Pn5A64fVZyQ0gOJ8ZWqkY=");
+        assert_eq!(
+            digest_id("super:admin"),
+            "super:xQJmxLMiHGwaqBvst5y6rkB6HQs="
+        );
+        assert_eq!(
+            digest_id("user:password"),
+            "user:tpUq/4Pn5A64fVZyQ0gOJ8ZWqkY="
+        );
     }
 
     #[test]
@@ -113,13 +119,19 @@ mod tests {
             scheme: "ip".into(),
             id: "127.0.0.1".into(),
         };
-        assert_eq!(fixup(&[acl(31, "auth", "")], std::slice::from_ref(&ip)), None);
+        assert_eq!(
+            fixup(&[acl(31, "auth", "")], std::slice::from_ref(&ip)),
+            None
+        );
         let bob = Id {
             scheme: "digest".into(),
             id: digest_id("bob:secret"),
         };
         assert_eq!(
-            fixup(&[acl(31, "auth", ""), acl(31, "auth", "x")], &[ip, bob.clone()]),
+            fixup(
+                &[acl(31, "auth", ""), acl(31, "auth", "x")],
+                &[ip, bob.clone()]
+            ),
             Some(vec![Acl { perms: 31, id: bob }])
         );
         assert!(fixup(&[acl(1, "ip", "10.0.0.0/8")], &[]).is_some());

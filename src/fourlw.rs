@@ -9,8 +9,8 @@ use tokio::net::tcp::OwnedWriteHalf;
 use crate::server::Server;
 
 const WORDS: [&str; 18] = [
-    "ruok", "srvr", "stat", "conf", "cons", "crst", "dump", "envi", "mntr", "wchs", "wchc",
-    "wchp", "isro", "srst", "dirs", "gtmk", "stmk", "hash",
+    "ruok", "srvr", "stat", "conf", "cons", "crst", "dump", "envi", "mntr", "wchs", "wchc", "wchp",
+    "isro", "srst", "dirs", "gtmk", "stmk", "hash",
 ];
 
 /// The word the first four bytes spell, if it is one ZooKeeper knows.

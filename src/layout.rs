@@ -70,7 +70,11 @@ impl Layout {
     }
 
     pub fn session_key(&self, id: i64) -> Vec<u8> {
-        self.key(&[SIDE.as_bytes(), b"s/", format!("{:016x}", id as u64).as_bytes()])
+        self.key(&[
+            SIDE.as_bytes(),
+            b"s/",
+            format!("{:016x}", id as u64).as_bytes(),
+        ])
     }
 
     pub fn events_key(&self) -> Vec<u8> {
@@ -239,15 +243,26 @@ mod tests {
     #[test]
     fn keys_classify_back() {
         let l = Layout::new("t1");
-        assert_eq!(l.classify(&l.data_key("/a/b")), KeyKind::Data("/a/b".into()));
+        assert_eq!(
+            l.classify(&l.data_key("/a/b")),
+            KeyKind::Data("/a/b".into())
+        );
         assert_eq!(l.classify(&l.meta_key("/a")), KeyKind::Meta("/a".into()));
-        assert_eq!(l.classify(&l.children_key("/")), KeyKind::Children("/".into()));
+        assert_eq!(
+            l.classify(&l.children_key("/")),
+            KeyKind::Children("/".into())
+        );
         assert_eq!(l.classify(&l.session_key(0x1234)), KeyKind::Session(0x1234));
         assert_eq!(l.classify(&l.events_key()), KeyKind::Events);
         assert_eq!(l.classify(&l.layout_key()), KeyKind::Other);
         assert_eq!(l.classify(b"other/a"), KeyKind::Other);
         let (start, end) = l.watch_range();
-        for k in [l.data_key("/x"), l.meta_key("/x"), l.session_key(-5), l.events_key()] {
+        for k in [
+            l.data_key("/x"),
+            l.meta_key("/x"),
+            l.session_key(-5),
+            l.events_key(),
+        ] {
             assert!(k >= start && k < end);
         }
         assert_eq!(Layout::new("").data_key("/a"), b"/a");

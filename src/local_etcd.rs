@@ -1,7 +1,7 @@
 //! A local etcd that `zoe serve` starts and supervises when no etcd
 //! endpoints are given, so one command gives a working server.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ pub struct LocalEtcd {
     _supervisor: tokio::task::JoinHandle<()>,
 }
 
-fn spawn(bin: &str, dir: &PathBuf, client_port: u16, peer_port: u16) -> anyhow::Result<Child> {
+fn spawn(bin: &str, dir: &Path, client_port: u16, peer_port: u16) -> anyhow::Result<Child> {
     let client = format!("http://127.0.0.1:{client_port}");
     let peer = format!("http://127.0.0.1:{peer_port}");
     let log = std::fs::File::create(dir.join("etcd.log"))?;

@@ -76,7 +76,10 @@ fn main() -> anyhow::Result<()> {
     let Cmd::Serve(args) = cli.command;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     if args.log_format == "json" {
-        tracing_subscriber::fmt().with_env_filter(filter).json().init();
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .json()
+            .init();
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
@@ -89,8 +92,8 @@ fn main() -> anyhow::Result<()> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut _local = None;
     let etcd = if args.etcd.is_empty() {
-        let local = LocalEtcd::start(&args.etcd_bin, args.data_dir.clone(), args.local_etcd_port)
-            .await?;
+        let local =
+            LocalEtcd::start(&args.etcd_bin, args.data_dir.clone(), args.local_etcd_port).await?;
         let endpoint = local.endpoint.clone();
         _local = Some(local);
         vec![endpoint]
@@ -99,7 +102,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let tick = args.tick_time.max(1);
     let min = args.min_session_timeout.unwrap_or((tick * 2) as i32);
-    let max = args.max_session_timeout.unwrap_or((tick * 20) as i32).max(min);
+    let max = args
+        .max_session_timeout
+        .unwrap_or((tick * 20) as i32)
+        .max(min);
     let config = Config {
         listen: args.listen.clone(),
         etcd,
@@ -143,9 +149,8 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("signal handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("signal handler");
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

@@ -257,7 +257,10 @@ impl Handler {
             }
             Request::Auth(a) => self.auth(&a.scheme, a.auth.as_deref().unwrap_or_default()),
             Request::Sasl(_) => {
-                info!(session = format_args!("0x{:x}", self.session), "SASL is not enabled on this server");
+                info!(
+                    session = format_args!("0x{:x}", self.session),
+                    "SASL is not enabled on this server"
+                );
                 Reply::Close(0, ErrorCode::AuthFailed)
             }
             Request::SetWatches(w) => self.set_watches(
@@ -281,7 +284,10 @@ impl Handler {
                     Ok(AddWatchMode::Persistent) => kind::PERSISTENT,
                     Ok(AddWatchMode::PersistentRecursive) => kind::RECURSIVE,
                     Err(_) => {
-                        return Reply::Err(self.server.replica.revision(), ErrorCode::MarshallingError)
+                        return Reply::Err(
+                            self.server.replica.revision(),
+                            ErrorCode::MarshallingError,
+                        )
                     }
                 };
                 let st = self.server.replica.read();
@@ -500,7 +506,12 @@ impl Handler {
     }
 
     async fn write_one(&mut self, op: WriteOp) -> Reply {
-        match self.server.writer.write(std::slice::from_ref(&op), &self.ctx()).await {
+        match self
+            .server
+            .writer
+            .write(std::slice::from_ref(&op), &self.ctx())
+            .await
+        {
             Ok(WriteOutcome::Done { zxid, mut results }) => {
                 let b = match results.pop() {
                     Some(OpResult::Create { path }) => body(CreateResponse { path }),
@@ -539,7 +550,11 @@ impl Handler {
             }
             "ip" => Reply::Ok(0, None),
             other => {
-                info!(session = format_args!("0x{:x}", self.session), scheme = other, "auth with an unsupported scheme; closing");
+                info!(
+                    session = format_args!("0x{:x}", self.session),
+                    scheme = other,
+                    "auth with an unsupported scheme; closing"
+                );
                 Reply::Close(0, ErrorCode::AuthFailed)
             }
         }

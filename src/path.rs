@@ -95,12 +95,35 @@ mod tests {
 
     #[test]
     fn validation_matches_zookeeper() {
-        for ok in ["/", "/a", "/a/b", "/a.b", "/..x", "/a/...", "/zookeeper", "/é"] {
+        for ok in [
+            "/",
+            "/a",
+            "/a/b",
+            "/a.b",
+            "/..x",
+            "/a/...",
+            "/zookeeper",
+            "/é",
+        ] {
             assert_eq!(validate(ok), Ok(()), "{ok}");
         }
         for bad in [
-            "", "a", "/a/", "//", "/a//b", "/.", "/..", "/a/./b", "/a/../b", "/a\u{0}",
-            "/\u{1}", "/\u{7f}", "/\u{9f}", "/\u{e000}", "/\u{fffd}", "/😀",
+            "",
+            "a",
+            "/a/",
+            "//",
+            "/a//b",
+            "/.",
+            "/..",
+            "/a/./b",
+            "/a/../b",
+            "/a\u{0}",
+            "/\u{1}",
+            "/\u{7f}",
+            "/\u{9f}",
+            "/\u{e000}",
+            "/\u{fffd}",
+            "/😀",
         ] {
             assert!(validate(bad).is_err(), "{bad:?}");
         }
@@ -116,7 +139,10 @@ mod tests {
         assert_eq!(name("/"), "");
         assert_eq!(join("/", "a"), "/a");
         assert_eq!(join("/a", "b"), "/a/b");
-        assert_eq!(ancestors("/a/b/c").collect::<Vec<_>>(), vec!["/a/b", "/a", "/"]);
+        assert_eq!(
+            ancestors("/a/b/c").collect::<Vec<_>>(),
+            vec!["/a/b", "/a", "/"]
+        );
         assert_eq!(ancestors("/").count(), 0);
     }
 }

@@ -269,11 +269,16 @@ impl PNode {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+/// Which etcd fact about a node a decision relied on.
 enum Guard {
-    CreateRev,
-    ModRev,
-    MetaRev,
-    CrecRev,
+    /// The data key's create_revision (existence, incarnation).
+    Created,
+    /// The data key's mod_revision (data, version).
+    Modified,
+    /// The meta record's mod_revision (ACL, aversion, times).
+    Meta,
+    /// The child record's mod_revision (counters, emptiness).
+    Children,
 }
 
 /// Plans `ops` against `tree`.
@@ -336,7 +341,7 @@ impl<'a> Planner<'a> {
         let n = self.node(p);
         // Facts about nodes without keys (the special nodes) need no guard;
         // facts already changed by this request rest on earlier guards.
-        if n.special && g == Guard::CreateRev {
+        if n.special && g == Guard::Created {
             return;
         }
         let key = (p.to_string(), g);
@@ -352,7 +357,7 @@ impl<'a> Planner<'a> {
     }
 
     fn exists(&mut self, p: &str) -> bool {
-        self.guard(p, Guard::CreateRev);
+        self.guard(p, Guard::Created);
         self.node(p).exists
     }
 
@@ -388,8 +393,8 @@ impl<'a> Planner<'a> {
         if version == -1 {
             return Ok(());
         }
-        self.guard(p, Guard::ModRev);
-        self.guard(p, Guard::MetaRev);
+        self.guard(p, Guard::Modified);
+        self.guard(p, Guard::Meta);
         if self.node(p).version != version {
             return Err(ErrorCode::BadVersion);
         }
@@ -450,7 +455,7 @@ impl<'a> Planner<'a> {
             return Err(ErrorCode::NoNode);
         }
         let final_path = if mode.is_sequential() {
-            self.guard(&parent, Guard::CrecRev);
+            self.guard(&parent, Guard::Children);
             format!("{p}{:010}", self.node(&parent).creates)
         } else {
             p.to_string()
@@ -468,7 +473,7 @@ impl<'a> Planner<'a> {
         // Apply: the new node, then the parent's counters.
         let now = self.ctx.now_ms;
         let session = self.ctx.session_id;
-        self.guard(&parent, Guard::CrecRev);
+        self.guard(&parent, Guard::Children);
         self.touch(&final_path);
         let n = self.node(&final_path);
         if n.orig_exists {
@@ -487,7 +492,11 @@ impl<'a> Planner<'a> {
         n.ctime = now;
         n.mtime = now;
         n.kind = kind;
-        n.owner = if kind == NodeKind::Ephemeral { session } else { 0 };
+        n.owner = if kind == NodeKind::Ephemeral {
+            session
+        } else {
+            0
+        };
         n.ttl = if kind == NodeKind::Ttl { ttl } else { 0 };
         n.acl = fixed;
         n.data_put = true;
@@ -520,9 +529,7 @@ impl<'a> Planner<'a> {
         if !p.starts_with('/') || p.contains('\0') || path::is_special(p) {
             return Err(ErrorCode::BadArguments);
         }
-        let parent = path::parent(p)
-            .ok_or(ErrorCode::BadArguments)?
-            .to_string();
+        let parent = path::parent(p).ok_or(ErrorCode::BadArguments)?.to_string();
         if !self.exists(&parent) {
             return Err(ErrorCode::NoNode);
         }
@@ -530,11 +537,11 @@ impl<'a> Planner<'a> {
             return Err(ErrorCode::NoNode);
         }
         self.check_version(p, version)?;
-        self.guard(p, Guard::CrecRev);
+        self.guard(p, Guard::Children);
         if self.node(p).num_children > 0 {
             return Err(ErrorCode::NotEmpty);
         }
-        self.guard(&parent, Guard::CrecRev);
+        self.guard(&parent, Guard::Children);
         self.touch(p);
         let n = self.node(p);
         n.exists = false;
@@ -566,7 +573,7 @@ impl<'a> Planner<'a> {
         }
         self.check_version(p, version)?;
         // The meta record is rewritten whole, so it must not have moved.
-        self.guard(p, Guard::MetaRev);
+        self.guard(p, Guard::Meta);
         let now = self.ctx.now_ms;
         self.touch(p);
         let n = self.node(p);
@@ -588,8 +595,8 @@ impl<'a> Planner<'a> {
         if !self.exists(p) {
             return Err(ErrorCode::NoNode);
         }
-        self.guard(p, Guard::MetaRev);
-        self.guard(p, Guard::ModRev);
+        self.guard(p, Guard::Meta);
+        self.guard(p, Guard::Modified);
         if version != -1 && self.node(p).aversion != version {
             return Err(ErrorCode::BadVersion);
         }
@@ -607,22 +614,22 @@ impl<'a> Planner<'a> {
             .map(|(p, g)| {
                 let n = &self.nodes[p];
                 match g {
-                    Guard::CreateRev => Compare::create_revision(
+                    Guard::Created => Compare::create_revision(
                         self.layout.data_key(p),
                         CompareOp::Equal,
                         n.orig_create_rev,
                     ),
-                    Guard::ModRev => Compare::mod_revision(
+                    Guard::Modified => Compare::mod_revision(
                         self.layout.data_key(p),
                         CompareOp::Equal,
                         n.orig_mod_rev,
                     ),
-                    Guard::MetaRev => Compare::mod_revision(
+                    Guard::Meta => Compare::mod_revision(
                         self.layout.meta_key(p),
                         CompareOp::Equal,
                         n.orig_meta_rev,
                     ),
-                    Guard::CrecRev => Compare::mod_revision(
+                    Guard::Children => Compare::mod_revision(
                         self.layout.children_key(p),
                         CompareOp::Equal,
                         n.orig_crec_rev,
@@ -655,7 +662,8 @@ impl<'a> Planner<'a> {
                     } else if !n.orig_exists {
                         derived.push((EventType::NodeCreated as i32, p.clone()));
                         if let Some(parent) = path::parent(p) {
-                            derived.push((EventType::NodeChildrenChanged as i32, parent.to_string()));
+                            derived
+                                .push((EventType::NodeChildrenChanged as i32, parent.to_string()));
                         }
                     } else {
                         // Deleted and re-created by this request: etcd sees
@@ -782,9 +790,15 @@ mod tests {
         assert_eq!(fail(plan(&[create("/x/y", 0)])), (0, ErrorCode::NoNode));
         assert_eq!(fail(plan(&[create("/", 0)])), (0, ErrorCode::NodeExists));
         assert_eq!(fail(plan(&[create("a", 0)])), (0, ErrorCode::BadArguments));
-        assert_eq!(fail(plan(&[create("/a/", 0)])), (0, ErrorCode::BadArguments));
+        assert_eq!(
+            fail(plan(&[create("/a/", 0)])),
+            (0, ErrorCode::BadArguments)
+        );
         assert_eq!(fail(plan(&[create("/b", 9)])), (0, ErrorCode::BadArguments));
-        assert_eq!(fail(plan(&[create("/b", 5)])), (0, ErrorCode::Unimplemented));
+        assert_eq!(
+            fail(plan(&[create("/b", 5)])),
+            (0, ErrorCode::Unimplemented)
+        );
         // The ACL is checked before the parent's existence, as in ZooKeeper.
         let bad_acl = WriteOp::Create {
             opcode: OpCode::Create,
@@ -807,7 +821,12 @@ mod tests {
         let t = tree_with(&[]);
         let l = Layout::new("");
         let c = ctx();
-        let ops = [create("/a", 0), create("/a/", 2), create("/a/s-", 2), create("/q", 2)];
+        let ops = [
+            create("/a", 0),
+            create("/a/", 2),
+            create("/a/s-", 2),
+            create("/q", 2),
+        ];
         match Planner::new(&t, &l, &c).plan(&ops) {
             Plan::Commit { results, .. } => {
                 let paths: Vec<String> = results

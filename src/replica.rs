@@ -148,7 +148,11 @@ impl Replica {
         let old = std::mem::replace(&mut state.tree, fresh);
         if !first {
             let events = resync_events(&old, &state.tree);
-            warn!(revision = at, events = events.len(), "replica reloaded after a gap");
+            warn!(
+                revision = at,
+                events = events.len(),
+                "replica reloaded after a gap"
+            );
             let watches = state.watches.get_mut();
             for e in &events {
                 watches.trigger(e.event_type, &e.path, at, self.notify.as_ref());
@@ -244,8 +248,7 @@ impl Replica {
         while i < events.len() {
             let r = events[i].kv().map(|kv| kv.mod_revision()).unwrap_or(0);
             let mut changes = Vec::new();
-            while i < events.len() && events[i].kv().map(|kv| kv.mod_revision()).unwrap_or(0) == r
-            {
+            while i < events.len() && events[i].kv().map(|kv| kv.mod_revision()).unwrap_or(0) == r {
                 let ev = &events[i];
                 if let Some(kv) = ev.kv() {
                     let put = ev.event_type() == EtcdEventType::Put;
@@ -364,7 +367,8 @@ fn resync_events(old: &Tree, new: &Tree) -> Vec<ZkEvent> {
             None => out.push(ev(E::NodeDeleted, p)),
             Some(n) => {
                 let o = old.get(p).expect("listed");
-                if o.data_mod_rev() != n.data_mod_rev() || o.data_create_rev() != n.data_create_rev()
+                if o.data_mod_rev() != n.data_mod_rev()
+                    || o.data_create_rev() != n.data_create_rev()
                 {
                     out.push(ev(E::NodeDataChanged, p));
                 }

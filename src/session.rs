@@ -132,7 +132,10 @@ impl Sessions {
             // the container/TTL owner markers in the top byte.
             let id: i64 = rand::thread_rng().gen_range(10_000_000_000..(1i64 << 56));
             match client
-                .lease_grant(lease_ttl(timeout), Some(LeaseGrantOptions::new().with_id(id)))
+                .lease_grant(
+                    lease_ttl(timeout),
+                    Some(LeaseGrantOptions::new().with_id(id)),
+                )
                 .await
             {
                 Ok(_) => break id,
@@ -149,7 +152,11 @@ impl Sessions {
         };
         let key = self.writer.replica().layout().session_key(id);
         client
-            .put(key, layout::encode(&rec), Some(PutOptions::new().with_lease(id)))
+            .put(
+                key,
+                layout::encode(&rec),
+                Some(PutOptions::new().with_lease(id)),
+            )
             .await?;
         let now = Instant::now();
         self.local.lock().insert(
@@ -162,7 +169,10 @@ impl Sessions {
                 expiring: false,
             },
         );
-        info!(session = format_args!("0x{id:x}"), timeout, "session created");
+        info!(
+            session = format_args!("0x{id:x}"),
+            timeout, "session created"
+        );
         Ok((id, password, timeout))
     }
 
@@ -239,7 +249,10 @@ impl Sessions {
         if let Some(old) = previous {
             self.conns.close(old);
         }
-        debug!(session = format_args!("0x{id:x}"), timeout, "session resumed");
+        debug!(
+            session = format_args!("0x{id:x}"),
+            timeout, "session resumed"
+        );
         Ok(Resume::Ok {
             timeout_ms: timeout,
             password: password.to_vec(),
@@ -319,7 +332,11 @@ impl Sessions {
         let zxid = match outcome {
             Ok(WriteOutcome::Done { zxid, .. }) => zxid,
             Ok(WriteOutcome::Failed { zxid, code, .. }) => {
-                warn!(session = format_args!("0x{id:x}"), ?code, "session close failed");
+                warn!(
+                    session = format_args!("0x{id:x}"),
+                    ?code,
+                    "session close failed"
+                );
                 zxid
             }
             Err(WriteError::Abandoned) => self.writer.replica().revision(),
@@ -368,9 +385,14 @@ impl Sessions {
             .await;
         match r {
             Ok(_) | Err(WriteError::Abandoned) => {
-                debug!(session = format_args!("0x{id:x}"), "orphaned ephemerals removed")
+                debug!(
+                    session = format_args!("0x{id:x}"),
+                    "orphaned ephemerals removed"
+                )
             }
-            Err(e) => warn!(session = format_args!("0x{id:x}"), error = %e, "orphan cleanup failed"),
+            Err(e) => {
+                warn!(session = format_args!("0x{id:x}"), error = %e, "orphan cleanup failed")
+            }
         }
     }
 
@@ -457,7 +479,9 @@ impl Sessions {
                         Ok((mut keeper, _stream)) => {
                             let _ = keeper.keep_alive().await;
                         }
-                        Err(e) => debug!(session = format_args!("0x{id:x}"), error = %e, "lease refresh failed"),
+                        Err(e) => {
+                            debug!(session = format_args!("0x{id:x}"), error = %e, "lease refresh failed")
+                        }
                     }
                 });
             }

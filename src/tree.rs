@@ -343,7 +343,9 @@ impl Tree {
                     let after = self.nodes.get(p.as_str()).is_some_and(|e| e.exists());
                     if let Some(parent) = path::parent(&p) {
                         if after && !before {
-                            self.entry_mut(parent).children.insert(path::name(&p).into());
+                            self.entry_mut(parent)
+                                .children
+                                .insert(path::name(&p).into());
                         } else if before && !after {
                             if let Some(pe) = self.nodes.get_mut(parent) {
                                 pe.children.remove(path::name(&p));
@@ -432,7 +434,10 @@ impl Tree {
                 }
             }
             if owner != 0 {
-                self.ephemerals.entry(owner).or_default().insert(p.to_string());
+                self.ephemerals
+                    .entry(owner)
+                    .or_default()
+                    .insert(p.to_string());
             }
         }
     }
@@ -484,7 +489,16 @@ mod tests {
         let mut t = Tree::new();
         let ev = t.apply(vec![
             Change::Data("/a".into(), kv(5, 1, 5)),
-            Change::Children("/".into(), Some((ChildRec { cversion: 0, creates: 1 }, 5))),
+            Change::Children(
+                "/".into(),
+                Some((
+                    ChildRec {
+                        cversion: 0,
+                        creates: 1,
+                    },
+                    5,
+                )),
+            ),
         ]);
         assert_eq!(
             ev,

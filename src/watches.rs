@@ -124,7 +124,12 @@ impl WatchTable {
             Some(EventType::NodeCreated | EventType::NodeDataChanged | EventType::NodeDeleted)
         );
         if data_event {
-            self.fire(p, kind::DATA | kind::PERSISTENT | kind::RECURSIVE, kind::DATA, &mut notified);
+            self.fire(
+                p,
+                kind::DATA | kind::PERSISTENT | kind::RECURSIVE,
+                kind::DATA,
+                &mut notified,
+            );
             if self.recursive > 0 {
                 for a in path::ancestors(p) {
                     self.fire(a, kind::RECURSIVE, 0, &mut notified);
@@ -136,7 +141,12 @@ impl WatchTable {
                 self.fire(p, kind::CHILD, kind::CHILD, &mut notified);
             }
             Some(EventType::NodeChildrenChanged) => {
-                self.fire(p, kind::CHILD | kind::PERSISTENT, kind::CHILD, &mut notified);
+                self.fire(
+                    p,
+                    kind::CHILD | kind::PERSISTENT,
+                    kind::CHILD,
+                    &mut notified,
+                );
             }
             _ => {}
         }

@@ -103,10 +103,7 @@ impl Writer {
                             code,
                         });
                     }
-                    (
-                        Txn::new().when(compares),
-                        Err((index, code)),
-                    )
+                    (Txn::new().when(compares), Err((index, code)))
                 }
                 Plan::Commit {
                     mut compares,

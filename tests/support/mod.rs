@@ -102,8 +102,8 @@ fn tool(var: &str, name: &str, fallbacks: &[&str], what: &str) -> PathBuf {
 
 /// Directory holding the ZooKeeper 3.9.5 jars and their dependencies.
 pub fn zk_lib_dir() -> PathBuf {
-    let dir = env_path("ZOE_TEST_ZK_LIB")
-        .unwrap_or_else(|| repo_root().join(".cache/java/zk-3.9.5/lib"));
+    let dir =
+        env_path("ZOE_TEST_ZK_LIB").unwrap_or_else(|| repo_root().join(".cache/java/zk-3.9.5/lib"));
     let jar = dir.join(format!("zookeeper-{ZK_VERSION}.jar"));
     require(jar, "the ZooKeeper 3.9.5 jar", "ZOE_TEST_ZK_LIB");
     dir
@@ -111,8 +111,8 @@ pub fn zk_lib_dir() -> PathBuf {
 
 /// Directory holding the compiled Java scenarios (`zoetest/Scenarios.class`).
 pub fn java_classes_dir() -> PathBuf {
-    let dir =
-        env_path("ZOE_TEST_JAVA_CLASSES").unwrap_or_else(|| repo_root().join(".cache/java/classes"));
+    let dir = env_path("ZOE_TEST_JAVA_CLASSES")
+        .unwrap_or_else(|| repo_root().join(".cache/java/classes"));
     require(
         dir.join("zoetest/Scenarios.class"),
         "the compiled Java scenarios",
@@ -124,7 +124,11 @@ pub fn java_classes_dir() -> PathBuf {
 /// The Python virtualenv with kazoo and pytest.
 pub fn venv_dir() -> PathBuf {
     let dir = env_path("ZOE_TEST_VENV").unwrap_or_else(|| repo_root().join(".cache/venv"));
-    require(dir.join("bin/python"), "the kazoo virtualenv", "ZOE_TEST_VENV");
+    require(
+        dir.join("bin/python"),
+        "the kazoo virtualenv",
+        "ZOE_TEST_VENV",
+    );
     dir
 }
 
@@ -181,7 +185,10 @@ fn tmp_base() -> PathBuf {
     // tmpfs makes etcd's and ZooKeeper's fsyncs free.
     let shm = Path::new("/dev/shm");
     if shm.is_dir() {
-        if let Ok(probe) = tempfile::Builder::new().prefix("zoe-probe-").tempdir_in(shm) {
+        if let Ok(probe) = tempfile::Builder::new()
+            .prefix("zoe-probe-")
+            .tempdir_in(shm)
+        {
             drop(probe);
             return shm.to_path_buf();
         }
@@ -458,9 +465,7 @@ pub fn zk_handshake(addr: &str, timeout: Duration) -> io::Result<Handshake> {
         session_id,
     };
     if timeout_ms <= 0 || session_id == 0 {
-        return Err(io::Error::other(format!(
-            "handshake refused: {hs:?}"
-        )));
+        return Err(io::Error::other(format!("handshake refused: {hs:?}")));
     }
     // closeSession: RequestHeader{xid=1, type=-11}, then wait for the reply.
     let mut close = Vec::with_capacity(12);
@@ -654,7 +659,13 @@ impl Zoe {
         panic!("zoe did not become ready: {last}");
     }
 
-    fn spawn(dir: &TestDir, port: u16, etcd: &str, prefix: &str, extra: &[String]) -> ServerProcess {
+    fn spawn(
+        dir: &TestDir,
+        port: u16,
+        etcd: &str,
+        prefix: &str,
+        extra: &[String],
+    ) -> ServerProcess {
         let mut cmd = Command::new(zoe_bin());
         cmd.arg("serve")
             .arg("--listen")
@@ -779,7 +790,11 @@ fn zk_command_quorum(cfg: &Path) -> Command {
     cmd
 }
 
-fn wait_zk_serving(process: &mut ServerProcess, addr: &str, timeout: Duration) -> Result<(), String> {
+fn wait_zk_serving(
+    process: &mut ServerProcess,
+    addr: &str,
+    timeout: Duration,
+) -> Result<(), String> {
     // `ruok` answers `imok` even when the server failed to start its
     // database, so readiness is a real handshake.
     let deadline = Instant::now() + timeout;
@@ -1128,10 +1143,11 @@ impl Cluster {
         match self {
             Cluster::Zoe { zoes, .. } => zoes.iter().map(|z| z.addr()).collect(),
             Cluster::ZooKeeper(ens) => {
-                let followers = wait_for(Duration::from_secs(30), "two ZooKeeper followers", || {
-                    let f = ens.follower_addrs();
-                    (f.len() >= 2).then_some(f)
-                });
+                let followers =
+                    wait_for(Duration::from_secs(30), "two ZooKeeper followers", || {
+                        let f = ens.follower_addrs();
+                        (f.len() >= 2).then_some(f)
+                    });
                 followers.into_iter().take(2).collect()
             }
         }
@@ -1305,7 +1321,9 @@ impl Interactive {
             thread::spawn(move || {
                 for line in out.split(b'\n') {
                     let Ok(line) = line else { break };
-                    let line = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
+                    let line = String::from_utf8_lossy(&line)
+                        .trim_end_matches('\r')
+                        .to_string();
                     {
                         let mut t = transcript.lock().unwrap();
                         t.push_str(&line);
@@ -1577,8 +1595,12 @@ impl CliMt {
     /// then for 100 ms of quiet; returns the output.
     pub fn run_until(&mut self, command: &str, needle: &str) -> String {
         self.inner.send_line(command);
-        self.collect(Duration::from_millis(100), Duration::from_secs(10), Some(needle))
-            .join("\n")
+        self.collect(
+            Duration::from_millis(100),
+            Duration::from_secs(10),
+            Some(needle),
+        )
+        .join("\n")
     }
 
     /// Everything cli_mt printed so far.
