@@ -288,6 +288,9 @@ impl Sessions {
     pub async fn close(self: &Arc<Self>, id: i64) -> Result<i64, WriteError> {
         if let Some(l) = self.local.lock().get_mut(&id) {
             l.expiring = true;
+            // The caller replies and closes; seeing the record vanish must
+            // not close the connection before that reply is out.
+            l.conn = None;
         }
         let r = self.expire_now(id).await;
         self.local.lock().remove(&id);
@@ -476,9 +479,8 @@ impl Sessions {
                 let mut lc = self.client.lease_client();
                 tokio::spawn(async move {
                     match lc.keep_alive(id).await {
-                        Ok((mut keeper, _stream)) => {
-                            let _ = keeper.keep_alive().await;
-                        }
+                        // Opening the stream already sent one keepalive.
+                        Ok(_) => {}
                         Err(e) => {
                             debug!(session = format_args!("0x{id:x}"), error = %e, "lease refresh failed")
                         }
