@@ -142,3 +142,116 @@ mod tests {
         assert_eq!(fixup(&dup, &[]).unwrap().len(), 1);
     }
 }
+
+/// The pseudo-identity that bypasses every ACL check.
+pub fn super_id() -> Id {
+    Id {
+        scheme: "super".into(),
+        id: String::new(),
+    }
+}
+
+fn ip_matches(expr: &str, addr: &str) -> bool {
+    let (net, bits) = match expr.split_once('/') {
+        Some((a, b)) => (a, b.parse::<u32>().ok()),
+        None => (expr, None),
+    };
+    let (Ok(net), Ok(addr)) = (
+        net.parse::<std::net::IpAddr>(),
+        addr.parse::<std::net::IpAddr>(),
+    ) else {
+        return false;
+    };
+    let (n, a, max): (u128, u128, u32) = match (net, addr) {
+        (std::net::IpAddr::V4(n), std::net::IpAddr::V4(a)) => {
+            (u32::from(n) as u128, u32::from(a) as u128, 32)
+        }
+        (std::net::IpAddr::V6(n), std::net::IpAddr::V6(a)) => (u128::from(n), u128::from(a), 128),
+        _ => return false,
+    };
+    let bits = bits.unwrap_or(max).min(max);
+    if bits == 0 {
+        return true;
+    }
+    let shift = max - bits;
+    (n >> shift) == (a >> shift)
+}
+
+/// ZooKeeper's `checkACL`: may a connection holding `ids` do `perm` on a
+/// node with `acl`?
+pub fn allowed(acl: &[Acl], perm: i32, ids: &[Id]) -> bool {
+    if acl.is_empty() || ids.iter().any(|i| i.scheme == "super") {
+        return true;
+    }
+    acl.iter().any(|a| {
+        if a.perms & perm == 0 {
+            return false;
+        }
+        if a.id.scheme == "world" && a.id.id == "anyone" {
+            return true;
+        }
+        ids.iter().any(|id| {
+            id.scheme == a.id.scheme
+                && match a.id.scheme.as_str() {
+                    "ip" => ip_matches(&a.id.id, &id.id),
+                    _ => a.id.id == id.id,
+                }
+        })
+    })
+}
+
+/// getACL without ADMIN: digest ids lose their hash (`bob:x`).
+pub fn mask_digests(acl: Vec<Acl>) -> Vec<Acl> {
+    acl.into_iter()
+        .map(|mut a| {
+            if a.id.scheme == "digest" {
+                if let Some((user, _)) = a.id.id.split_once(':') {
+                    a.id.id = format!("{user}:x");
+                }
+            }
+            a
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod check_tests {
+    use super::*;
+
+    fn id(s: &str, i: &str) -> Id {
+        Id {
+            scheme: s.into(),
+            id: i.into(),
+        }
+    }
+
+    #[test]
+    fn check_acl_rules() {
+        let acl = vec![
+            Acl {
+                perms: jute::perms::READ,
+                id: id("ip", "10.1.0.0/16"),
+            },
+            Acl {
+                perms: jute::perms::ALL,
+                id: id("digest", &digest_id("bob:secret")),
+            },
+        ];
+        let ip = id("ip", "10.1.2.3");
+        assert!(allowed(&acl, jute::perms::READ, std::slice::from_ref(&ip)));
+        assert!(!allowed(
+            &acl,
+            jute::perms::WRITE,
+            std::slice::from_ref(&ip)
+        ));
+        assert!(!allowed(&acl, jute::perms::READ, &[id("ip", "10.2.0.1")]));
+        assert!(!allowed(&acl, jute::perms::READ, &[id("ip", "::1")]));
+        let bob = id("digest", &digest_id("bob:secret"));
+        assert!(allowed(&acl, jute::perms::ADMIN, &[ip.clone(), bob]));
+        assert!(allowed(&acl, jute::perms::ADMIN, &[super_id()]));
+        assert!(allowed(&[], jute::perms::ADMIN, &[]));
+        assert!(ip_matches("::1", "::1"));
+        assert!(ip_matches("0.0.0.0/0", "1.2.3.4"));
+        assert_eq!(mask_digests(acl)[1].id.id, "bob:x".to_string());
+    }
+}

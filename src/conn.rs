@@ -61,7 +61,11 @@ pub async fn serve(socket: TcpStream, peer: SocketAddr, server: Arc<Server>) {
         }
     };
     let (tx, rx) = mpsc::unbounded_channel();
-    let conn_id = server.conns.register(tx.clone());
+    let ip = jute::Id {
+        scheme: "ip".into(),
+        id: peer.ip().to_string(),
+    };
+    let conn_id = server.conns.register(tx.clone(), vec![ip]);
     let writer = tokio::spawn(write_loop(wr, rx));
     let session = handshake(&server, &req, conn_id, peer, &tx).await;
     if let Some((session_id, timeout_ms)) = session {

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use dashmap::DashMap;
-use jute::{Record, ReplyHeader, WatcherEvent};
+use jute::{Acl, Id, Record, ReplyHeader, WatcherEvent};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::watches::{ConnId, Notify};
@@ -23,9 +23,15 @@ pub enum Out {
     Close,
 }
 
+struct Conn {
+    tx: UnboundedSender<Out>,
+    /// The connection's identities, for filtering notifications by ACL.
+    ids: Vec<Id>,
+}
+
 #[derive(Default)]
 pub struct Conns {
-    map: DashMap<ConnId, UnboundedSender<Out>>,
+    map: DashMap<ConnId, Conn>,
     next: AtomicU64,
 }
 
@@ -43,10 +49,16 @@ pub fn frame(header: &ReplyHeader, body: Option<&dyn Fn(&mut BytesMut)>) -> Byte
 }
 
 impl Conns {
-    pub fn register(&self, tx: UnboundedSender<Out>) -> ConnId {
+    pub fn register(&self, tx: UnboundedSender<Out>, ids: Vec<Id>) -> ConnId {
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        self.map.insert(id, tx);
+        self.map.insert(id, Conn { tx, ids });
         id
+    }
+
+    pub fn set_ids(&self, id: ConnId, ids: Vec<Id>) {
+        if let Some(mut c) = self.map.get_mut(&id) {
+            c.ids = ids;
+        }
     }
 
     pub fn unregister(&self, id: ConnId) {
@@ -54,8 +66,8 @@ impl Conns {
     }
 
     pub fn close(&self, id: ConnId) {
-        if let Some(tx) = self.map.get(&id) {
-            let _ = tx.send(Out::Close);
+        if let Some(c) = self.map.get(&id) {
+            let _ = c.tx.send(Out::Close);
         }
     }
 
@@ -69,10 +81,15 @@ impl Conns {
 }
 
 impl Notify for Conns {
-    fn notify(&self, conn: ConnId, event_type: i32, path: &str, zxid: i64) {
-        let Some(tx) = self.map.get(&conn) else {
+    fn notify(&self, conn: ConnId, event_type: i32, path: &str, zxid: i64, acl: Option<&[Acl]>) {
+        let Some(c) = self.map.get(&conn) else {
             return;
         };
+        if let Some(acl) = acl {
+            if !crate::acl::allowed(acl, jute::perms::READ, &c.ids) {
+                return;
+            }
+        }
         let header = ReplyHeader {
             xid: jute::xid::NOTIFICATION,
             zxid,
@@ -84,6 +101,6 @@ impl Notify for Conns {
             path: path.to_string(),
         };
         let f = frame(&header, Some(&|out: &mut BytesMut| event.write(out)));
-        let _ = tx.send(Out::Frame(f));
+        let _ = c.tx.send(Out::Frame(f));
     }
 }

@@ -36,6 +36,8 @@ pub enum KeyKind {
     Session(i64),
     /// The per-transaction explicit event list.
     Events,
+    /// Authentication settings shared by all instances.
+    Auth,
     /// Anything else (the layout record, foreign keys in the range).
     Other,
 }
@@ -81,6 +83,10 @@ impl Layout {
         self.key(&[SIDE.as_bytes(), b"ev"])
     }
 
+    pub fn auth_key(&self) -> Vec<u8> {
+        self.key(&[SIDE.as_bytes(), b"auth"])
+    }
+
     pub fn layout_key(&self) -> Vec<u8> {
         self.key(&[SIDE.as_bytes(), b"layout"])
     }
@@ -119,8 +125,10 @@ impl Layout {
                 return KeyKind::Session(id as i64);
             }
         }
-        if side == "ev" {
-            return KeyKind::Events;
+        match side {
+            "ev" => return KeyKind::Events,
+            "auth" => return KeyKind::Auth,
+            _ => {}
         }
         KeyKind::Other
     }
@@ -221,6 +229,15 @@ pub struct SessionRec {
 /// cannot be derived from its key changes (a multi touching one node twice).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventList(pub Vec<(i32, String)>);
+
+/// `0zoe/auth`: authentication settings every instance enforces alike.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AuthRec {
+    /// `super:<base64 sha1>`: a digest identity that bypasses every ACL
+    /// (zookeeper.DigestAuthenticationProvider.superDigest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub super_digest: Option<String>,
+}
 
 /// `0zoe/layout`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -17,6 +17,7 @@ pub mod local_etcd;
 pub mod ops;
 pub mod path;
 pub mod plan;
+pub mod reaper;
 pub mod replica;
 pub mod server;
 pub mod session;

@@ -57,6 +57,20 @@ struct ServeArgs {
     /// Four-letter words to answer (4lw.commands.whitelist); `*` for all.
     #[arg(long, value_delimiter = ',', default_value = "srvr")]
     four_letter_words: Vec<String>,
+    /// `super:<base64 sha1>`: a digest identity allowed everything
+    /// (ZooKeeper's superDigest). Stored in etcd for every instance.
+    #[arg(long, env = "ZOE_SUPER_DIGEST")]
+    super_digest: Option<String>,
+    /// How often containers and TTL nodes are checked
+    /// (znode.container.checkIntervalMs).
+    #[arg(long, default_value_t = 60_000)]
+    container_check_interval_ms: u64,
+    /// znode.container.maxPerMinute
+    #[arg(long, default_value_t = 10_000)]
+    container_max_per_minute: usize,
+    /// znode.container.maxNeverUsedIntervalMs (0: disabled)
+    #[arg(long, default_value_t = 0)]
+    container_max_never_used_ms: i64,
     /// Where the supervised local etcd keeps its data.
     #[arg(long, default_value = "var/etcd")]
     data_dir: PathBuf,
@@ -119,6 +133,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_frame: args.max_frame,
         extended_types: args.extended_types,
         four_letter_words: args.four_letter_words.clone(),
+        super_digest: args.super_digest.clone(),
+        reaper: zoe::reaper::ReaperConfig {
+            interval: std::time::Duration::from_millis(args.container_check_interval_ms.max(10)),
+            max_per_minute: args.container_max_per_minute,
+            max_never_used_ms: args.container_max_never_used_ms,
+        },
     };
     let server = {
         // A freshly started local etcd needs a moment before it answers.

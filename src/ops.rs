@@ -128,6 +128,10 @@ impl Handler {
         self.send(xid, reply)
     }
 
+    fn ids(&self) -> &[Id] {
+        &self.auth_ids
+    }
+
     fn ctx(&self) -> WriteCtx {
         WriteCtx {
             session_id: self.session,
@@ -148,6 +152,9 @@ impl Handler {
                 let st = self.server.replica.read();
                 match st.tree.get(&r.path) {
                     None => Reply::Err(st.revision, ErrorCode::NoNode),
+                    Some(e) if !acl::allowed(&e.acl(&r.path), jute::perms::READ, self.ids()) => {
+                        Reply::Err(st.revision, ErrorCode::NoAuth)
+                    }
                     Some(_) => Reply::Ok(
                         st.revision,
                         body(GetAllChildrenNumberResponse {
@@ -228,7 +235,7 @@ impl Handler {
             }
             Request::DeleteContainer(r) => {
                 let path = String::from_utf8_lossy(&r.path.unwrap_or_default()).into_owned();
-                self.write_one(WriteOp::Delete { path, version: -1 }).await
+                self.write_one(WriteOp::DeleteContainer { path }).await
             }
             Request::SetData(r) => {
                 self.write_one(WriteOp::SetData {
@@ -255,7 +262,11 @@ impl Handler {
             Request::Reconfig(_) => {
                 Reply::Err(self.server.replica.revision(), ErrorCode::ReconfigDisabled)
             }
-            Request::Auth(a) => self.auth(&a.scheme, a.auth.as_deref().unwrap_or_default()),
+            Request::Auth(a) => {
+                let r = self.auth(&a.scheme, a.auth.as_deref().unwrap_or_default());
+                self.server.conns.set_ids(self.conn, self.auth_ids.clone());
+                r
+            }
             Request::Sasl(_) => {
                 info!(
                     session = format_args!("0x{:x}", self.session),
@@ -330,6 +341,12 @@ impl Handler {
         if path.contains('\0') {
             return Reply::Err(st.revision, ErrorCode::BadArguments);
         }
+        let ids = self.ids();
+        if let Some(e) = st.tree.get(path) {
+            if !acl::allowed(&e.acl(path), jute::perms::READ, ids) {
+                return Reply::Err(st.revision, ErrorCode::NoAuth);
+            }
+        }
         if watch {
             st.watches.lock().add(self.conn, path, kind::DATA);
         }
@@ -343,6 +360,9 @@ impl Handler {
         let st = self.server.replica.read();
         match st.tree.get(path) {
             Some(e) => {
+                if !acl::allowed(&e.acl(path), jute::perms::READ, self.ids()) {
+                    return Reply::Err(st.revision, ErrorCode::NoAuth);
+                }
                 if watch {
                     st.watches.lock().add(self.conn, path, kind::DATA);
                 }
@@ -362,6 +382,9 @@ impl Handler {
         let st = self.server.replica.read();
         match st.tree.get(path) {
             Some(e) => {
+                if !acl::allowed(&e.acl(path), jute::perms::READ, self.ids()) {
+                    return Reply::Err(st.revision, ErrorCode::NoAuth);
+                }
                 if watch {
                     st.watches.lock().add(self.conn, path, kind::CHILD);
                 }
@@ -384,24 +407,40 @@ impl Handler {
 
     fn get_acl(&self, path: &str) -> Reply {
         let st = self.server.replica.read();
-        match st.tree.get(path) {
-            Some(e) => Reply::Ok(
-                st.revision,
-                body(GetAclResponse {
-                    acl: e.acl(),
-                    stat: e.stat(path),
-                }),
-            ),
-            None => Reply::Err(st.revision, ErrorCode::NoNode),
+        let Some(e) = st.tree.get(path) else {
+            return Reply::Err(st.revision, ErrorCode::NoNode);
+        };
+        let ids = self.ids();
+        let acl = e.acl(path);
+        if !acl::allowed(&acl, jute::perms::READ | jute::perms::ADMIN, ids) {
+            return Reply::Err(st.revision, ErrorCode::NoAuth);
         }
+        let acl = if acl::allowed(&acl, jute::perms::ADMIN, ids) {
+            acl
+        } else {
+            acl::mask_digests(acl)
+        };
+        Reply::Ok(
+            st.revision,
+            body(GetAclResponse {
+                acl,
+                stat: e.stat(path),
+            }),
+        )
     }
 
     fn multi_read(&self, m: MultiRequest) -> Reply {
         let st = self.server.replica.read();
+        let ids = self.ids();
         let mut results = Vec::with_capacity(m.ops.len());
+        let readable =
+            |e: &crate::tree::Entry, p: &str| acl::allowed(&e.acl(p), jute::perms::READ, ids);
         for op in &m.ops {
             let r = match op {
                 MultiOp::GetData(g) => match st.tree.get(&g.path) {
+                    Some(e) if !readable(e, &g.path) => {
+                        MultiResult::Error(ErrorCode::NoAuth as i32)
+                    }
                     Some(e) => MultiResult::GetData {
                         data: e.data(),
                         stat: e.stat(&g.path),
@@ -409,6 +448,9 @@ impl Handler {
                     None => MultiResult::Error(ErrorCode::NoNode as i32),
                 },
                 MultiOp::GetChildren(g) => match st.tree.get(&g.path) {
+                    Some(e) if !readable(e, &g.path) => {
+                        MultiResult::Error(ErrorCode::NoAuth as i32)
+                    }
                     Some(e) => MultiResult::GetChildren {
                         children: e.children.iter().map(|c| c.to_string()).collect(),
                     },
@@ -543,6 +585,12 @@ impl Handler {
                     scheme: "digest".into(),
                     id: acl::digest_id(&text),
                 };
+                if self.server.super_digest().as_deref() == Some(id.id.as_str()) {
+                    let s = acl::super_id();
+                    if !self.auth_ids.contains(&s) {
+                        self.auth_ids.push(s);
+                    }
+                }
                 if !self.auth_ids.contains(&id) {
                     self.auth_ids.push(id);
                 }

@@ -48,6 +48,11 @@ pub enum WriteOp {
         path: String,
         version: i32,
     },
+    /// The server's own container/TTL reaping (opcode 20): no ACL and no
+    /// version check.
+    DeleteContainer {
+        path: String,
+    },
     SetAcl {
         path: String,
         acl: Vec<Acl>,
@@ -174,7 +179,7 @@ impl PNode {
                         0
                     },
                     ttl: meta.ttl,
-                    acl: e.acl(),
+                    acl: e.acl(p),
                     lease: e.data.as_ref().map(|d| d.lease).unwrap_or(0),
                     orig_exists: exists,
                     orig_create_rev: e.data_create_rev(),
@@ -382,10 +387,23 @@ impl<'a> Planner<'a> {
                 if !self.exists(path) {
                     return Err(ErrorCode::NoNode);
                 }
+                self.check_perm(path, jute::perms::READ)?;
                 self.check_version(path, *version)?;
                 Ok(OpResult::Check)
             }
+            WriteOp::DeleteContainer { path } => self.delete_container(path),
             WriteOp::SetAcl { path, acl, version } => self.set_acl(path, acl, *version),
+        }
+    }
+
+    /// ZooKeeper's checkACL against the node's ACL as of this request.
+    fn check_perm(&mut self, p: &str, perm: i32) -> Result<(), ErrorCode> {
+        self.guard(p, Guard::Meta);
+        let ctx = self.ctx;
+        if acl::allowed(&self.node(p).acl, perm, &ctx.auth_ids) {
+            Ok(())
+        } else {
+            Err(ErrorCode::NoAuth)
         }
     }
 
@@ -454,6 +472,7 @@ impl<'a> Planner<'a> {
         if !self.exists(&parent) {
             return Err(ErrorCode::NoNode);
         }
+        self.check_perm(&parent, jute::perms::CREATE)?;
         let final_path = if mode.is_sequential() {
             self.guard(&parent, Guard::Children);
             format!("{p}{:010}", self.node(&parent).creates)
@@ -533,6 +552,7 @@ impl<'a> Planner<'a> {
         if !self.exists(&parent) {
             return Err(ErrorCode::NoNode);
         }
+        self.check_perm(&parent, jute::perms::DELETE)?;
         if !self.exists(p) {
             return Err(ErrorCode::NoNode);
         }
@@ -541,6 +561,34 @@ impl<'a> Planner<'a> {
         if self.node(p).num_children > 0 {
             return Err(ErrorCode::NotEmpty);
         }
+        self.remove(p, &parent);
+        Ok(OpResult::Delete)
+    }
+
+    fn delete_container(&mut self, p: &str) -> Result<OpResult, ErrorCode> {
+        if !p.starts_with('/') || p.contains('\0') || path::is_special(p) {
+            return Err(ErrorCode::BadArguments);
+        }
+        let parent = path::parent(p).ok_or(ErrorCode::BadArguments)?.to_string();
+        if !self.exists(p) {
+            return Err(ErrorCode::NoNode);
+        }
+        self.guard(p, Guard::Children);
+        if self.node(p).num_children > 0 {
+            return Err(ErrorCode::NotEmpty);
+        }
+        self.guard(p, Guard::Meta);
+        let n = self.node(p);
+        if n.kind == NodeKind::Ephemeral && n.owner != 0 {
+            return Err(ErrorCode::BadVersion);
+        }
+        self.remove(p, &parent);
+        Ok(OpResult::Delete)
+    }
+
+    /// Removes a node the checks allowed to go, updating its parent.
+    fn remove(&mut self, p: &str, parent: &str) {
+        let parent = parent.to_string();
         self.guard(&parent, Guard::Children);
         self.touch(p);
         let n = self.node(p);
@@ -558,7 +606,6 @@ impl<'a> Planner<'a> {
             .push((EventType::NodeDeleted as i32, p.to_string()));
         self.events
             .push((EventType::NodeChildrenChanged as i32, parent));
-        Ok(OpResult::Delete)
     }
 
     fn set_data(
@@ -571,6 +618,7 @@ impl<'a> Planner<'a> {
         if !self.exists(p) {
             return Err(ErrorCode::NoNode);
         }
+        self.check_perm(p, jute::perms::WRITE)?;
         self.check_version(p, version)?;
         // The meta record is rewritten whole, so it must not have moved.
         self.guard(p, Guard::Meta);
@@ -595,7 +643,7 @@ impl<'a> Planner<'a> {
         if !self.exists(p) {
             return Err(ErrorCode::NoNode);
         }
-        self.guard(p, Guard::Meta);
+        self.check_perm(p, jute::perms::ADMIN)?;
         self.guard(p, Guard::Modified);
         if version != -1 && self.node(p).aversion != version {
             return Err(ErrorCode::BadVersion);
@@ -726,6 +774,7 @@ pub fn touched_paths(ops: &[WriteOp]) -> BTreeSet<String> {
             | WriteOp::Delete { path, .. }
             | WriteOp::SetData { path, .. }
             | WriteOp::Check { path, .. }
+            | WriteOp::DeleteContainer { path }
             | WriteOp::SetAcl { path, .. } => path.clone(),
         })
         .collect()

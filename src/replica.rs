@@ -155,7 +155,13 @@ impl Replica {
             );
             let watches = state.watches.get_mut();
             for e in &events {
-                watches.trigger(e.event_type, &e.path, at, self.notify.as_ref());
+                watches.trigger(
+                    e.event_type,
+                    &e.path,
+                    at,
+                    e.acl.as_ref().map(|a| a.as_slice()),
+                    self.notify.as_ref(),
+                );
             }
         }
         let sessions: Vec<SessionChange> = session_diff(&old, &state.tree, at);
@@ -283,7 +289,13 @@ impl Replica {
         let events = state.tree.apply(changes);
         let watches = state.watches.get_mut();
         for e in &events {
-            watches.trigger(e.event_type, &e.path, r, self.notify.as_ref());
+            watches.trigger(
+                e.event_type,
+                &e.path,
+                r,
+                e.acl.as_ref().map(|a| a.as_slice()),
+                self.notify.as_ref(),
+            );
         }
         state.revision = r;
         drop(state);
@@ -340,6 +352,11 @@ impl Replica {
                     None
                 },
             ),
+            KeyKind::Auth => Change::Auth(if put {
+                layout::decode::<layout::AuthRec>(kv.value())
+            } else {
+                None
+            }),
             KeyKind::Events => {
                 if !put {
                     return None;
@@ -361,6 +378,7 @@ fn resync_events(old: &Tree, new: &Tree) -> Vec<ZkEvent> {
     let ev = |t: E, p: &str| ZkEvent {
         event_type: t as i32,
         path: p.to_string(),
+        acl: None,
     };
     for p in old.paths() {
         match new.get(p) {

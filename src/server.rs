@@ -29,6 +29,9 @@ pub struct Config {
     pub extended_types: bool,
     /// Four-letter words answered on the client port.
     pub four_letter_words: Vec<String>,
+    /// When set, stored in etcd as the super digest for every instance.
+    pub super_digest: Option<String>,
+    pub reaper: crate::reaper::ReaperConfig,
 }
 
 pub struct Server {
@@ -60,6 +63,16 @@ impl Server {
         ensure_layout(&client, &layout)
             .await
             .with_context(|| format!("cannot use etcd at {}", config.etcd.join(",")))?;
+        if let Some(d) = &config.super_digest {
+            let rec = layout::AuthRec {
+                super_digest: Some(d.clone()),
+            };
+            client
+                .kv_client()
+                .put(layout.auth_key(), layout::encode(&rec), None)
+                .await
+                .context("cannot store the super digest in etcd")?;
+        }
         let conns = Arc::new(Conns::default());
         let (changes_tx, changes_rx) = tokio::sync::mpsc::unbounded_channel();
         let replica = Replica::start(client.clone(), layout, conns.clone(), changes_tx).await?;
@@ -73,6 +86,7 @@ impl Server {
             conns.clone(),
         );
         sessions.start(changes_rx);
+        crate::reaper::start(writer.clone(), config.reaper.clone());
         Ok(Arc::new(Server {
             config,
             client,
@@ -83,6 +97,11 @@ impl Server {
             started: Instant::now(),
             instance,
         }))
+    }
+
+    /// The super digest every instance honours (`super:<base64>`).
+    pub fn super_digest(&self) -> Option<String> {
+        self.replica.read().tree.auth().super_digest.clone()
     }
 
     /// Brings the replica up to etcd's current revision (ZooKeeper's sync).

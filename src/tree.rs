@@ -11,7 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use jute::{Acl, Id, Stat};
 
-use crate::layout::{ChildRec, Meta, NodeKind, SessionRec, StoredAcl};
+use crate::layout::{AuthRec, ChildRec, Meta, NodeKind, SessionRec, StoredAcl};
 use crate::path;
 
 /// A data key as etcd reported it.
@@ -136,11 +136,27 @@ impl Entry {
         self.data.as_ref().map(|d| d.mod_rev).unwrap_or(0)
     }
 
-    pub fn acl(&self) -> Vec<Acl> {
+    pub fn acl(&self, path: &str) -> Vec<Acl> {
         match &self.meta().acl {
             Some(list) => list.iter().map(stored_to_acl).collect(),
-            None if self.special && self.data.is_none() => special_acl(),
+            // ZooKeeper keeps its dynamic configuration read-only.
+            None if path == "/zookeeper/config" => vec![Acl {
+                perms: jute::perms::READ,
+                id: Id {
+                    scheme: "world".into(),
+                    id: "anyone".into(),
+                },
+            }],
             None => open_acl(),
+        }
+    }
+
+    /// The ACL if it restricts anyone (None: world:anyone may do all).
+    pub fn restricted_acl(&self, path: &str) -> Option<Vec<Acl>> {
+        if self.meta().acl.is_none() && path != "/zookeeper/config" {
+            None
+        } else {
+            Some(self.acl(path))
         }
     }
 
@@ -171,10 +187,6 @@ impl Entry {
             pzxid,
         }
     }
-}
-
-fn special_acl() -> Vec<Acl> {
-    open_acl()
 }
 
 pub fn open_acl() -> Vec<Acl> {
@@ -230,6 +242,7 @@ pub enum Change {
     Children(String, Option<(ChildRec, i64)>),
     Session(i64, Option<SessionEntry>),
     Events(Option<Vec<(i32, String)>>),
+    Auth(Option<AuthRec>),
 }
 
 /// A ZooKeeper event produced by applying a revision.
@@ -237,6 +250,9 @@ pub enum Change {
 pub struct ZkEvent {
     pub event_type: i32,
     pub path: String,
+    /// The ACL a watcher needs READ on to receive it (the node's, as of
+    /// the event); None when the node is open to everyone.
+    pub acl: Option<Arc<Vec<Acl>>>,
 }
 
 #[derive(Debug)]
@@ -244,6 +260,9 @@ pub struct Tree {
     nodes: HashMap<Box<str>, Entry>,
     ephemerals: HashMap<i64, BTreeSet<String>>,
     sessions: HashMap<i64, SessionEntry>,
+    auth: AuthRec,
+    /// Containers and TTL nodes, which the reaper inspects.
+    reapable: BTreeSet<String>,
 }
 
 impl Default for Tree {
@@ -258,6 +277,8 @@ impl Tree {
             nodes: HashMap::new(),
             ephemerals: HashMap::new(),
             sessions: HashMap::new(),
+            auth: AuthRec::default(),
+            reapable: BTreeSet::new(),
         };
         for p in ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
             t.entry_mut(p).special = true;
@@ -290,6 +311,16 @@ impl Tree {
 
     pub fn is_empty(&self) -> bool {
         false
+    }
+
+    /// Containers and TTL nodes.
+    pub fn reapable(&self) -> impl Iterator<Item = &str> {
+        self.reapable.iter().map(|s| s.as_str())
+    }
+
+    /// Authentication settings shared through etcd.
+    pub fn auth(&self) -> &AuthRec {
+        &self.auth
     }
 
     pub fn sessions(&self) -> &HashMap<i64, SessionEntry> {
@@ -334,11 +365,20 @@ impl Tree {
         let mut derived = Vec::new();
         let mut explicit: Option<Vec<(i32, String)>> = None;
         let mut touched: Vec<String> = Vec::new();
+        // ACLs of nodes this revision deletes, taken before they go.
+        let mut gone_acls: HashMap<String, Option<Vec<Acl>>> = HashMap::new();
         for change in changes {
             match change {
                 Change::Data(p, kv) => {
                     let before = self.nodes.get(p.as_str()).is_some_and(|e| e.exists());
                     let after_put = kv.is_some();
+                    if before && !after_put {
+                        let acl = self
+                            .nodes
+                            .get(p.as_str())
+                            .and_then(|e| e.restricted_acl(&p));
+                        gone_acls.entry(p.clone()).or_insert(acl);
+                    }
                     self.entry_mut(&p).data = kv;
                     let after = self.nodes.get(p.as_str()).is_some_and(|e| e.exists());
                     if let Some(parent) = path::parent(&p) {
@@ -387,21 +427,31 @@ impl Tree {
                     }
                 },
                 Change::Events(list) => explicit = list,
+                Change::Auth(a) => self.auth = a.unwrap_or_default(),
             }
         }
         for p in touched {
             self.reindex(&p);
         }
-        match explicit {
+        let mut events = match explicit {
             Some(list) => list
                 .into_iter()
                 .map(|(t, p)| ZkEvent {
                     event_type: t,
                     path: p,
+                    acl: None,
                 })
                 .collect(),
             None => derived,
+        };
+        for e in &mut events {
+            let acl = match self.nodes.get(e.path.as_str()).filter(|n| n.exists()) {
+                Some(n) => n.restricted_acl(&e.path),
+                None => gone_acls.get(&e.path).cloned().flatten(),
+            };
+            e.acl = acl.map(Arc::new);
         }
+        events
     }
 
     /// Keeps the ephemeral index right and drops entries that hold nothing.
@@ -416,6 +466,7 @@ impl Tree {
         };
         let old = e.indexed_owner;
         e.indexed_owner = owner;
+        let reapable = e.data.is_some() && matches!(e.kind(), NodeKind::Container | NodeKind::Ttl);
         let remove = !e.special
             && e.data.is_none()
             && e.meta.is_none()
@@ -423,6 +474,11 @@ impl Tree {
             && e.children.is_empty();
         if remove {
             self.nodes.remove(p);
+        }
+        if reapable {
+            self.reapable.insert(p.to_string());
+        } else {
+            self.reapable.remove(p);
         }
         if old != owner {
             if old != 0 {
@@ -455,6 +511,7 @@ fn event(t: jute::EventType, p: &str) -> ZkEvent {
     ZkEvent {
         event_type: t as i32,
         path: p.to_string(),
+        acl: None,
     }
 }
 

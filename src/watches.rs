@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use jute::EventType;
+use jute::{Acl, EventType};
 
 use crate::path;
 
@@ -29,7 +29,10 @@ pub mod kind {
 
 /// Something that can receive a notification for a connection.
 pub trait Notify {
-    fn notify(&self, conn: ConnId, event_type: i32, path: &str, zxid: i64);
+    /// Delivers an event unless `acl` denies the connection READ, in which
+    /// case it is dropped silently (ZooKeeper 3.9.2+; the one-shot watch is
+    /// consumed either way).
+    fn notify(&self, conn: ConnId, event_type: i32, path: &str, zxid: i64, acl: Option<&[Acl]>);
 }
 
 #[derive(Default, Debug)]
@@ -116,7 +119,14 @@ impl WatchTable {
 
     /// Fires one event: each connection gets at most one notification,
     /// one-shot watches that matched are consumed, persistent ones stay.
-    pub fn trigger(&mut self, event_type: i32, p: &str, zxid: i64, out: &dyn Notify) {
+    pub fn trigger(
+        &mut self,
+        event_type: i32,
+        p: &str,
+        zxid: i64,
+        acl: Option<&[Acl]>,
+        out: &dyn Notify,
+    ) {
         let mut notified: Vec<ConnId> = Vec::new();
         let t = EventType::try_from(event_type).ok();
         let data_event = matches!(
@@ -151,7 +161,7 @@ impl WatchTable {
             _ => {}
         }
         for conn in notified {
-            out.notify(conn, event_type, p, zxid);
+            out.notify(conn, event_type, p, zxid, acl);
         }
     }
 
@@ -207,7 +217,7 @@ mod tests {
     #[derive(Default)]
     struct Rec(RefCell<Vec<(ConnId, i32, String)>>);
     impl Notify for Rec {
-        fn notify(&self, conn: ConnId, t: i32, p: &str, _z: i64) {
+        fn notify(&self, conn: ConnId, t: i32, p: &str, _z: i64, _acl: Option<&[Acl]>) {
             self.0.borrow_mut().push((conn, t, p.to_string()));
         }
     }
@@ -221,8 +231,8 @@ mod tests {
         let mut w = WatchTable::default();
         w.add(1, "/a", kind::DATA);
         let r = Rec::default();
-        w.trigger(CREATED, "/a", 5, &r);
-        w.trigger(CREATED, "/a", 6, &r);
+        w.trigger(CREATED, "/a", 5, None, &r);
+        w.trigger(CREATED, "/a", 6, None, &r);
         assert_eq!(r.0.borrow().len(), 1);
         assert_eq!(w.counts(), (0, 0));
     }
@@ -234,7 +244,7 @@ mod tests {
         w.add(1, "/a", kind::CHILD);
         w.add(2, "/a", kind::CHILD);
         let r = Rec::default();
-        w.trigger(DELETED, "/a", 5, &r);
+        w.trigger(DELETED, "/a", 5, None, &r);
         let got = r.0.borrow();
         assert_eq!(got.len(), 2);
         assert_eq!(w.counts(), (0, 0));
@@ -246,9 +256,9 @@ mod tests {
         w.add(1, "/", kind::RECURSIVE);
         w.add(2, "/a", kind::PERSISTENT);
         let r = Rec::default();
-        w.trigger(CREATED, "/a/b", 5, &r);
-        w.trigger(CHILDREN, "/a", 5, &r);
-        w.trigger(CHILDREN, "/a", 6, &r);
+        w.trigger(CREATED, "/a/b", 5, None, &r);
+        w.trigger(CHILDREN, "/a", 5, None, &r);
+        w.trigger(CHILDREN, "/a", 6, None, &r);
         let got = r.0.borrow();
         assert_eq!(
             *got,
