@@ -41,7 +41,7 @@ pub async fn answer(word: &str, mut wr: OwnedWriteHalf, server: &Arc<Server>) {
 fn srvr(server: &Arc<Server>) -> String {
     let (zxid, nodes) = {
         let st = server.replica.read();
-        (st.revision, st.tree.len())
+        (st.revision, st.tree.node_count())
     };
     format!(
         "Zookeeper version: 3.9.5-zoe-{}, built on 01/01/2026 00:00 GMT\n\

@@ -263,6 +263,8 @@ pub struct Tree {
     auth: AuthRec,
     /// Containers and TTL nodes, which the reaper inspects.
     reapable: BTreeSet<String>,
+    node_count: usize,
+    data_size: u64,
 }
 
 impl Default for Tree {
@@ -279,6 +281,8 @@ impl Tree {
             sessions: HashMap::new(),
             auth: AuthRec::default(),
             reapable: BTreeSet::new(),
+            node_count: 4,
+            data_size: 0,
         };
         for p in ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
             t.entry_mut(p).special = true;
@@ -305,12 +309,14 @@ impl Tree {
         self.nodes.get_mut(path).expect("just inserted")
     }
 
-    pub fn len(&self) -> usize {
-        self.nodes.values().filter(|e| e.exists()).count()
+    /// Number of znodes, the special ones included.
+    pub fn node_count(&self) -> usize {
+        self.node_count
     }
 
-    pub fn is_empty(&self) -> bool {
-        false
+    /// Sum of the data lengths of all znodes.
+    pub fn data_size(&self) -> u64 {
+        self.data_size
     }
 
     /// Containers and TTL nodes.
@@ -372,6 +378,14 @@ impl Tree {
                 Change::Data(p, kv) => {
                     let before = self.nodes.get(p.as_str()).is_some_and(|e| e.exists());
                     let after_put = kv.is_some();
+                    let old_len = self
+                        .nodes
+                        .get(p.as_str())
+                        .map(|e| e.data_len())
+                        .unwrap_or(0);
+                    let new_len = kv.as_ref().map(|d| d.value.len()).unwrap_or(0);
+                    self.data_size =
+                        (self.data_size + new_len as u64).saturating_sub(old_len as u64);
                     if before && !after_put {
                         let acl = self
                             .nodes
@@ -381,6 +395,11 @@ impl Tree {
                     }
                     self.entry_mut(&p).data = kv;
                     let after = self.nodes.get(p.as_str()).is_some_and(|e| e.exists());
+                    match (before, after) {
+                        (false, true) => self.node_count += 1,
+                        (true, false) => self.node_count -= 1,
+                        _ => {}
+                    }
                     if let Some(parent) = path::parent(&p) {
                         if after && !before {
                             self.entry_mut(parent)
@@ -538,6 +557,7 @@ mod tests {
         assert_eq!(st.num_children, 1);
         assert_eq!(t.get("/zookeeper").unwrap().stat("/zookeeper").cversion, -2);
         assert_eq!(t.descendants("/"), 3);
+        assert_eq!(t.node_count(), 4);
         assert_eq!(root.data(), Some(Bytes::new()));
     }
 
@@ -574,6 +594,7 @@ mod tests {
         assert_eq!(ev.len(), 2);
         assert!(t.get("/a").is_none());
         assert_eq!(t.get("/").unwrap().children.len(), 1);
+        assert_eq!((t.node_count(), t.data_size()), (4, 0));
     }
 
     #[test]
