@@ -532,8 +532,7 @@ impl EtcdServer {
             .arg("--log-outputs")
             .arg("stderr")
             .arg("--log-level")
-            .arg("warn")
-            .env("ETCD_UNSUPPORTED_ARCH", env::consts::ARCH);
+            .arg("warn");
         let log = dir.path().join("etcd.log");
         let process = ServerProcess::spawn("etcd", &mut cmd, log)
             .map_err(|e| format!("spawn {}: {e}", etcd_bin().display()))?;
@@ -770,6 +769,7 @@ fn zk_command(cfg: &Path) -> Command {
         .arg("-Xmx256m")
         .arg("-Dzookeeper.admin.enableServer=false")
         .arg("-Dzookeeper.4lw.commands.whitelist=*")
+        .arg("-Dzookeeper.preAllocSize=4096")
         .arg("-cp")
         .arg(java_classpath(false))
         .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
@@ -783,6 +783,7 @@ fn zk_command_quorum(cfg: &Path) -> Command {
         .arg("-Xmx256m")
         .arg("-Dzookeeper.admin.enableServer=false")
         .arg("-Dzookeeper.4lw.commands.whitelist=*")
+        .arg("-Dzookeeper.preAllocSize=4096")
         .arg("-cp")
         .arg(java_classpath(false))
         .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
@@ -1050,14 +1051,16 @@ impl Target {
     }
 
     pub fn start(kind: TargetKind) -> Target {
-        match kind {
+        let target = match kind {
             TargetKind::Zoe => {
                 let etcd = EtcdServer::start();
                 let zoe = Zoe::start(&etcd);
                 Target::Zoe { zoe, etcd }
             }
             TargetKind::ZooKeeper => Target::ZooKeeper(ZooKeeperServer::start()),
-        }
+        };
+        eprintln!("[harness] target: {} at {}", target.name(), target.addr());
+        target
     }
 
     pub fn kind(&self) -> TargetKind {
@@ -1118,6 +1121,7 @@ impl Cluster {
     }
 
     pub fn start(kind: TargetKind) -> Cluster {
+        eprintln!("[harness] cluster of: {}", kind.name());
         match kind {
             TargetKind::Zoe => {
                 let etcd = EtcdServer::start();
@@ -1517,8 +1521,8 @@ impl CliMt {
             inner: Interactive::spawn("cli_mt", &mut cmd),
             all: Vec::new(),
         };
-        cli.wait_for("CONNECTED_STATE", Duration::from_secs(20));
-        cli.wait_for("Got a new session id", Duration::from_secs(5));
+        // printed by cli_mt's watcher once the session is established
+        cli.wait_for("Got a new session id", Duration::from_secs(20));
         cli
     }
 
@@ -1547,15 +1551,17 @@ impl CliMt {
             };
             match self.inner.lines.recv_timeout(wait) {
                 Ok(line) => {
-                    if let Some(n) = until {
-                        if line.contains(n) {
-                            seen_needle = true;
-                        }
-                    }
+                    let is_needle = until.is_some_and(|n| line.contains(n));
                     if !line.contains("ZOO_INFO") && !line.contains("ZOO_DEBUG") {
                         got.push(line.clone());
                     }
                     self.all.push(line);
+                    if is_needle {
+                        seen_needle = true;
+                        if quiet.is_zero() {
+                            break;
+                        }
+                    }
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     if seen_needle {
