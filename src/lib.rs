@@ -9,6 +9,7 @@
 //! follows on the same ordered queue.
 
 pub mod acl;
+pub mod committer;
 pub mod conn;
 pub mod conns;
 pub mod fourlw;

@@ -71,6 +71,11 @@ struct ServeArgs {
     /// znode.container.maxNeverUsedIntervalMs (0: disabled)
     #[arg(long, default_value_t = 0)]
     container_max_never_used_ms: i64,
+    /// etcd's --max-txn-ops (128 unless etcd was started with more): the
+    /// most operations zoe puts in one group-commit transaction. The
+    /// supervised local etcd allows 10000.
+    #[arg(long)]
+    etcd_max_txn_ops: Option<usize>,
     /// Where the supervised local etcd keeps its data.
     #[arg(long, default_value = "var/etcd")]
     data_dir: PathBuf,
@@ -134,6 +139,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         extended_types: args.extended_types,
         four_letter_words: args.four_letter_words.clone(),
         super_digest: args.super_digest.clone(),
+        etcd_max_txn_ops: args.etcd_max_txn_ops.unwrap_or(if _local.is_some() {
+            10_000
+        } else {
+            128
+        }),
         reaper: zoe::reaper::ReaperConfig {
             interval: std::time::Duration::from_millis(args.container_check_interval_ms.max(10)),
             max_per_minute: args.container_max_per_minute,

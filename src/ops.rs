@@ -1,9 +1,13 @@
-//! Request handling: one decoded request in, one reply out.
+//! Request handling: one decoded request in, one reply out, in order.
 //!
 //! Reads are answered from the replica under its read lock, which also
 //! registers the watch they set, so "read + watch" is atomic with respect
-//! to the change stream. Writes go to `write`, which answers only after
-//! the replica has applied the write (and fired its watches).
+//! to the change stream. Writes are queued to the `committer` without
+//! waiting, so consecutive writes of a connection are pipelined (and
+//! grouped with other connections' writes into one etcd transaction); any
+//! other request first waits for the connection's earlier writes, so a
+//! session never reads older state than its own writes. Replies leave in
+//! request order through a per-connection sequencer task.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,8 +21,10 @@ use jute::{
     MultiResponse, MultiResult, OpCode, Record, ReplyHeader, Request, SetAclResponse,
     SetDataResponse, Stat, SyncResponse, WatcherType, WhoAmIResponse,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
+
+use crate::committer::Outcome;
 
 use crate::acl;
 use crate::conns::{frame, Out};
@@ -35,6 +41,25 @@ pub struct Handler {
     tx: mpsc::UnboundedSender<Out>,
     /// The connection's identities (ip, digest, ...), a set.
     auth_ids: Vec<Id>,
+    /// Replies in request order, to the sequencer.
+    slots: mpsc::UnboundedSender<Slot>,
+    /// Writes handed to the committer so far, and how many have finished.
+    submitted: u64,
+    finished: watch::Receiver<u64>,
+    /// Set by the sequencer once the connection is closing.
+    closing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// How a pipelined write's outcome becomes its reply.
+enum WriteKind {
+    Single,
+    Multi(usize),
+}
+
+/// One reply position in the connection's order.
+enum Slot {
+    Ready(i32, Reply),
+    Write(i32, WriteKind, oneshot::Receiver<Outcome>),
 }
 
 /// A reply body writer.
@@ -67,38 +92,44 @@ impl Handler {
             scheme: "ip".into(),
             id: peer.ip().to_string(),
         };
+        let (slots, slots_rx) = mpsc::unbounded_channel();
+        let (finished_tx, finished) = watch::channel(0u64);
+        let closing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        tokio::spawn(sequence(
+            slots_rx,
+            tx.clone(),
+            finished_tx,
+            closing.clone(),
+            session,
+        ));
         Handler {
             server,
             conn,
             session,
             tx,
             auth_ids: vec![ip],
+            slots,
+            submitted: 0,
+            finished,
+            closing,
         }
     }
 
-    /// Called when the connection's pipeline ends.
+    /// Called when the connection's pipeline ends: outstanding writes
+    /// still complete (their effects are committed) before the socket goes.
     pub fn finish(&mut self) {}
 
     fn send(&self, xid: i32, reply: Reply) -> bool {
-        let (zxid, err, b, keep) = match reply {
-            Reply::Ok(z, b) => (z, 0, b, true),
-            Reply::Err(z, e) => (z, e as i32, None, true),
-            Reply::Close(z, e) => (z, e as i32, None, false),
-            Reply::Drop => {
-                let _ = self.tx.send(Out::Close);
-                return false;
-            }
-        };
-        let header = ReplyHeader { xid, zxid, err };
-        let f = match &b {
-            Some(w) => frame(&header, Some(&|out: &mut BytesMut| w(out))),
-            None => frame(&header, None),
-        };
-        let _ = self.tx.send(Out::Frame(f));
-        if !keep {
-            let _ = self.tx.send(Out::Close);
-        }
-        keep
+        let keep = !matches!(reply, Reply::Close(..) | Reply::Drop);
+        let _ = self.slots.send(Slot::Ready(xid, reply));
+        keep && !self.closing.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Waits until every write this connection submitted has finished, so
+    /// what follows observes them.
+    async fn wait_writes(&mut self) {
+        let target = self.submitted;
+        let _ = self.finished.wait_for(|n| *n >= target).await;
     }
 
     /// Handles one request; false when the connection must close.
@@ -124,8 +155,77 @@ impl Handler {
             // Expired or moved to another instance: ZooKeeper closes.
             return self.send(xid, Reply::Drop);
         }
+        let Some(req) = self.pipeline_write(xid, req) else {
+            return !self.closing.load(std::sync::atomic::Ordering::Relaxed);
+        };
+        self.wait_writes().await;
         let reply = self.dispatch(xid, req).await;
         self.send(xid, reply)
+    }
+
+    /// Hands a write to the committer without waiting for it. Gives the
+    /// request back if it is not a (well-formed) write.
+    fn pipeline_write(&mut self, xid: i32, req: Request) -> Option<Request> {
+        let (ops, kind) = match req {
+            Request::Create(r) => (vec![create_op(OpCode::Create, r)], WriteKind::Single),
+            Request::Create2(r) => (vec![create_op(OpCode::Create2, r)], WriteKind::Single),
+            Request::CreateContainer(r) => (
+                vec![create_op(OpCode::CreateContainer, r)],
+                WriteKind::Single,
+            ),
+            Request::CreateTtl(r) => (
+                vec![WriteOp::Create {
+                    opcode: OpCode::CreateTtl,
+                    path: r.path,
+                    data: r.data,
+                    acl: r.acl,
+                    flags: r.flags,
+                    ttl: r.ttl,
+                }],
+                WriteKind::Single,
+            ),
+            Request::Delete(r) => (
+                vec![WriteOp::Delete {
+                    path: r.path,
+                    version: r.version,
+                }],
+                WriteKind::Single,
+            ),
+            Request::DeleteContainer(r) => (
+                vec![WriteOp::DeleteContainer {
+                    path: String::from_utf8_lossy(&r.path.unwrap_or_default()).into_owned(),
+                }],
+                WriteKind::Single,
+            ),
+            Request::SetData(r) => (
+                vec![WriteOp::SetData {
+                    path: r.path,
+                    data: r.data,
+                    version: r.version,
+                }],
+                WriteKind::Single,
+            ),
+            Request::SetAcl(r) => (
+                vec![WriteOp::SetAcl {
+                    path: r.path,
+                    acl: r.acl,
+                    version: r.version,
+                }],
+                WriteKind::Single,
+            ),
+            Request::Multi(m) => match multi_ops(&m) {
+                Some(ops) if !ops.is_empty() => {
+                    let n = ops.len();
+                    (ops, WriteKind::Multi(n))
+                }
+                _ => return Some(Request::Multi(m)),
+            },
+            other => return Some(other),
+        };
+        let rx = self.server.committer.submit(ops, self.ctx());
+        self.submitted += 1;
+        let _ = self.slots.send(Slot::Write(xid, kind, rx));
+        None
     }
 
     fn ids(&self) -> &[Id] {
@@ -182,78 +282,17 @@ impl Handler {
                     Reply::Drop
                 }
             },
-            Request::Create(r) => {
-                self.write_one(WriteOp::Create {
-                    opcode: OpCode::Create,
-                    path: r.path,
-                    data: r.data,
-                    acl: r.acl,
-                    flags: r.flags,
-                    ttl: -1,
-                })
-                .await
+            Request::Create(_)
+            | Request::Create2(_)
+            | Request::CreateContainer(_)
+            | Request::CreateTtl(_)
+            | Request::Delete(_)
+            | Request::DeleteContainer(_)
+            | Request::SetData(_)
+            | Request::SetAcl(_) => {
+                unreachable!("writes are pipelined before dispatch")
             }
-            Request::Create2(r) => {
-                self.write_one(WriteOp::Create {
-                    opcode: OpCode::Create2,
-                    path: r.path,
-                    data: r.data,
-                    acl: r.acl,
-                    flags: r.flags,
-                    ttl: -1,
-                })
-                .await
-            }
-            Request::CreateContainer(r) => {
-                self.write_one(WriteOp::Create {
-                    opcode: OpCode::CreateContainer,
-                    path: r.path,
-                    data: r.data,
-                    acl: r.acl,
-                    flags: r.flags,
-                    ttl: -1,
-                })
-                .await
-            }
-            Request::CreateTtl(r) => {
-                self.write_one(WriteOp::Create {
-                    opcode: OpCode::CreateTtl,
-                    path: r.path,
-                    data: r.data,
-                    acl: r.acl,
-                    flags: r.flags,
-                    ttl: r.ttl,
-                })
-                .await
-            }
-            Request::Delete(r) => {
-                self.write_one(WriteOp::Delete {
-                    path: r.path,
-                    version: r.version,
-                })
-                .await
-            }
-            Request::DeleteContainer(r) => {
-                let path = String::from_utf8_lossy(&r.path.unwrap_or_default()).into_owned();
-                self.write_one(WriteOp::DeleteContainer { path }).await
-            }
-            Request::SetData(r) => {
-                self.write_one(WriteOp::SetData {
-                    path: r.path,
-                    data: r.data,
-                    version: r.version,
-                })
-                .await
-            }
-            Request::SetAcl(r) => {
-                self.write_one(WriteOp::SetAcl {
-                    path: r.path,
-                    acl: r.acl,
-                    version: r.version,
-                })
-                .await
-            }
-            Request::Multi(m) => self.multi(m).await,
+            Request::Multi(m) => self.multi(m),
             Request::MultiRead(m) => self.multi_read(m),
             Request::Check(_) => {
                 // Only valid inside a multi since 3.5.
@@ -463,118 +502,15 @@ impl Handler {
         Reply::Ok(st.revision, body(MultiResponse { results }))
     }
 
-    async fn multi(&mut self, m: MultiRequest) -> Reply {
-        let mut ops = Vec::with_capacity(m.ops.len());
-        for op in m.ops {
-            ops.push(match op {
-                MultiOp::Create(r) => WriteOp::Create {
-                    opcode: OpCode::Create,
-                    path: r.path,
-                    data: r.data,
-                    acl: r.acl,
-                    flags: r.flags,
-                    ttl: -1,
-                },
-                MultiOp::Create2(r) => WriteOp::Create {
-                    opcode: OpCode::Create2,
-                    path: r.path,
-                    data: r.data,
-                    acl: r.acl,
-                    flags: r.flags,
-                    ttl: -1,
-                },
-                MultiOp::CreateContainer(r) => WriteOp::Create {
-                    opcode: OpCode::CreateContainer,
-                    path: r.path,
-                    data: r.data,
-                    acl: r.acl,
-                    flags: r.flags,
-                    ttl: -1,
-                },
-                MultiOp::CreateTtl(r) => WriteOp::Create {
-                    opcode: OpCode::CreateTtl,
-                    path: r.path,
-                    data: r.data,
-                    acl: r.acl,
-                    flags: r.flags,
-                    ttl: r.ttl,
-                },
-                MultiOp::Delete(r) => WriteOp::Delete {
-                    path: r.path,
-                    version: r.version,
-                },
-                MultiOp::SetData(r) => WriteOp::SetData {
-                    path: r.path,
-                    data: r.data,
-                    version: r.version,
-                },
-                MultiOp::Check(r) => WriteOp::Check {
-                    path: r.path,
-                    version: r.version,
-                },
-                MultiOp::GetData(_) | MultiOp::GetChildren(_) => {
-                    return Reply::Err(self.server.replica.revision(), ErrorCode::MarshallingError)
-                }
-            });
+    /// A multi that was not pipelined: empty, or mixing reads into a write
+    /// multi (MARSHALLINGERROR, as ZooKeeper).
+    fn multi(&mut self, m: MultiRequest) -> Reply {
+        let zxid = self.server.replica.revision();
+        if m.ops.is_empty() {
+            Reply::Ok(zxid, body(MultiResponse { results: vec![] }))
+        } else {
+            Reply::Err(zxid, ErrorCode::MarshallingError)
         }
-        if ops.is_empty() {
-            return Reply::Ok(
-                self.server.replica.revision(),
-                body(MultiResponse { results: vec![] }),
-            );
-        }
-        let n = ops.len();
-        match self.server.writer.write(&ops, &self.ctx()).await {
-            Ok(WriteOutcome::Done { zxid, results }) => {
-                let results = results.into_iter().map(multi_result).collect();
-                Reply::Ok(zxid, body(MultiResponse { results }))
-            }
-            Ok(WriteOutcome::Failed { zxid, index, code }) => {
-                let results = (0..n)
-                    .map(|i| {
-                        MultiResult::Error(if i < index {
-                            0
-                        } else if i == index {
-                            code as i32
-                        } else {
-                            ErrorCode::RuntimeInconsistency as i32
-                        })
-                    })
-                    .collect();
-                Reply::Ok(zxid, body(MultiResponse { results }))
-            }
-            Err(e) => self.write_failed(e),
-        }
-    }
-
-    async fn write_one(&mut self, op: WriteOp) -> Reply {
-        match self
-            .server
-            .writer
-            .write(std::slice::from_ref(&op), &self.ctx())
-            .await
-        {
-            Ok(WriteOutcome::Done { zxid, mut results }) => {
-                let b = match results.pop() {
-                    Some(OpResult::Create { path }) => body(CreateResponse { path }),
-                    Some(OpResult::Create2 { path, stat }) => body(Create2Response { path, stat }),
-                    Some(OpResult::SetData { stat }) => body(SetDataResponse { stat }),
-                    Some(OpResult::SetAcl { stat }) => body(SetAclResponse { stat }),
-                    Some(OpResult::Delete) | Some(OpResult::Check) | None => None,
-                };
-                Reply::Ok(zxid, b)
-            }
-            Ok(WriteOutcome::Failed { zxid, code, .. }) => Reply::Err(zxid, code),
-            Err(e) => self.write_failed(e),
-        }
-    }
-
-    /// etcd could not take the write: the client sees a connection loss,
-    /// exactly what a ZooKeeper server without quorum gives it, and
-    /// retries elsewhere.
-    fn write_failed(&self, e: WriteError) -> Reply {
-        warn!(session = format_args!("0x{:x}", self.session), error = %e, "write failed; closing the connection");
-        Reply::Drop
     }
 
     fn auth(&mut self, scheme: &str, auth: &[u8]) -> Reply {
@@ -688,6 +624,143 @@ impl Handler {
             Reply::Err(st.revision, ErrorCode::NoWatcher)
         } else {
             Reply::Ok(st.revision, None)
+        }
+    }
+}
+
+fn create_op(opcode: OpCode, r: jute::CreateRequest) -> WriteOp {
+    WriteOp::Create {
+        opcode,
+        path: r.path,
+        data: r.data,
+        acl: r.acl,
+        flags: r.flags,
+        ttl: -1,
+    }
+}
+
+/// The write ops of a multi; `None` if it holds a read op.
+fn multi_ops(m: &MultiRequest) -> Option<Vec<WriteOp>> {
+    m.ops
+        .iter()
+        .map(|op| {
+            Some(match op.clone() {
+                MultiOp::Create(r) => create_op(OpCode::Create, r),
+                MultiOp::Create2(r) => create_op(OpCode::Create2, r),
+                MultiOp::CreateContainer(r) => create_op(OpCode::CreateContainer, r),
+                MultiOp::CreateTtl(r) => WriteOp::Create {
+                    opcode: OpCode::CreateTtl,
+                    path: r.path,
+                    data: r.data,
+                    acl: r.acl,
+                    flags: r.flags,
+                    ttl: r.ttl,
+                },
+                MultiOp::Delete(r) => WriteOp::Delete {
+                    path: r.path,
+                    version: r.version,
+                },
+                MultiOp::SetData(r) => WriteOp::SetData {
+                    path: r.path,
+                    data: r.data,
+                    version: r.version,
+                },
+                MultiOp::Check(r) => WriteOp::Check {
+                    path: r.path,
+                    version: r.version,
+                },
+                MultiOp::GetData(_) | MultiOp::GetChildren(_) => return None,
+            })
+        })
+        .collect()
+}
+
+/// The reply to a committed (or refused) write.
+fn write_reply(kind: WriteKind, outcome: Outcome, session: i64) -> Reply {
+    match (kind, outcome) {
+        (WriteKind::Single, Ok(WriteOutcome::Done { zxid, mut results })) => {
+            let b = match results.pop() {
+                Some(OpResult::Create { path }) => body(CreateResponse { path }),
+                Some(OpResult::Create2 { path, stat }) => body(Create2Response { path, stat }),
+                Some(OpResult::SetData { stat }) => body(SetDataResponse { stat }),
+                Some(OpResult::SetAcl { stat }) => body(SetAclResponse { stat }),
+                Some(OpResult::Delete) | Some(OpResult::Check) | None => None,
+            };
+            Reply::Ok(zxid, b)
+        }
+        (WriteKind::Single, Ok(WriteOutcome::Failed { zxid, code, .. })) => Reply::Err(zxid, code),
+        (WriteKind::Multi(_), Ok(WriteOutcome::Done { zxid, results })) => {
+            let results = results.into_iter().map(multi_result).collect();
+            Reply::Ok(zxid, body(MultiResponse { results }))
+        }
+        (WriteKind::Multi(n), Ok(WriteOutcome::Failed { zxid, index, code })) => {
+            // Header OK; earlier ops OK, the failing op its code, later
+            // ops RUNTIMEINCONSISTENCY — what every client expects.
+            let results = (0..n)
+                .map(|i| {
+                    MultiResult::Error(if i < index {
+                        0
+                    } else if i == index {
+                        code as i32
+                    } else {
+                        ErrorCode::RuntimeInconsistency as i32
+                    })
+                })
+                .collect();
+            Reply::Ok(zxid, body(MultiResponse { results }))
+        }
+        (_, Err(e)) => {
+            // etcd could not take the write: the client sees a connection
+            // loss, as with a ZooKeeper server without quorum, and retries.
+            warn!(session = format_args!("0x{session:x}"), error = %e, "write failed; closing the connection");
+            Reply::Drop
+        }
+    }
+}
+
+/// Sends replies in request order, awaiting pipelined writes in turn.
+async fn sequence(
+    mut slots: mpsc::UnboundedReceiver<Slot>,
+    tx: mpsc::UnboundedSender<Out>,
+    finished: watch::Sender<u64>,
+    closing: Arc<std::sync::atomic::AtomicBool>,
+    session: i64,
+) {
+    let mut done = 0u64;
+    while let Some(slot) = slots.recv().await {
+        let (xid, reply) = match slot {
+            Slot::Ready(xid, reply) => (xid, reply),
+            Slot::Write(xid, kind, rx) => {
+                let outcome = rx
+                    .await
+                    .unwrap_or_else(|_| Err(Arc::new(WriteError::Abandoned)));
+                done += 1;
+                finished.send_replace(done);
+                (xid, write_reply(kind, outcome, session))
+            }
+        };
+        if closing.load(std::sync::atomic::Ordering::Relaxed) {
+            continue;
+        }
+        let (zxid, err, b, keep) = match reply {
+            Reply::Ok(z, b) => (z, 0, b, true),
+            Reply::Err(z, e) => (z, e as i32, None, true),
+            Reply::Close(z, e) => (z, e as i32, None, false),
+            Reply::Drop => {
+                closing.store(true, std::sync::atomic::Ordering::Relaxed);
+                let _ = tx.send(Out::Close);
+                continue;
+            }
+        };
+        let header = ReplyHeader { xid, zxid, err };
+        let f = match &b {
+            Some(w) => frame(&header, Some(&|out: &mut BytesMut| w(out))),
+            None => frame(&header, None),
+        };
+        let _ = tx.send(Out::Frame(f));
+        if !keep {
+            closing.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = tx.send(Out::Close);
         }
     }
 }

@@ -296,6 +296,9 @@ pub struct Planner<'a> {
     order: Vec<String>,
     guards: Vec<(String, Guard)>,
     events: Vec<(i32, String)>,
+    /// Prior states of the nodes the current request changed, so a failed
+    /// request of a batch leaves no trace.
+    undo: Vec<(String, Option<PNode>)>,
 }
 
 impl<'a> Planner<'a> {
@@ -308,7 +311,50 @@ impl<'a> Planner<'a> {
             order: Vec::new(),
             guards: Vec::new(),
             events: Vec::new(),
+            undo: Vec::new(),
         }
+    }
+
+    /// Plans one request of a batch on top of the requests planned before
+    /// it. A failed request is rolled back; its guards stay, since they
+    /// prove its error.
+    pub fn plan_request(
+        &mut self,
+        ops: &[WriteOp],
+        ctx: &'a WriteCtx,
+    ) -> Result<Vec<OpResult>, (usize, ErrorCode)> {
+        self.ctx = ctx;
+        self.undo.clear();
+        let order_len = self.order.len();
+        let events_len = self.events.len();
+        let mut results = Vec::with_capacity(ops.len());
+        for (index, op) in ops.iter().enumerate() {
+            match self.apply(op) {
+                Ok(r) => results.push(r),
+                Err(code) => {
+                    for (p, prior) in self.undo.drain(..).rev() {
+                        match prior {
+                            Some(n) => self.nodes.insert(p, n),
+                            None => self.nodes.remove(&p),
+                        };
+                    }
+                    self.order.truncate(order_len);
+                    self.events.truncate(events_len);
+                    return Err((index, code));
+                }
+            }
+        }
+        Ok(results)
+    }
+
+    /// The guards and operations of every request planned so far.
+    pub fn finish(self) -> (Vec<Compare>, Vec<TxnOp>) {
+        (self.compares(), self.etcd_ops())
+    }
+
+    /// Whether any request planned so far changes something.
+    pub fn has_changes(&self) -> bool {
+        !self.order.is_empty()
     }
 
     pub fn plan(mut self, ops: &[WriteOp]) -> Plan {
@@ -353,6 +399,15 @@ impl<'a> Planner<'a> {
         if !self.guards.contains(&key) {
             self.guards.push(key);
         }
+    }
+
+    /// The node, for changing it: remembers its prior state for rollback.
+    fn edit(&mut self, p: &str) -> &mut PNode {
+        if !self.undo.iter().any(|(u, _)| u == p) {
+            let prior = self.nodes.get(p).cloned();
+            self.undo.push((p.to_string(), prior));
+        }
+        self.node(p)
     }
 
     fn touch(&mut self, p: &str) {
@@ -494,7 +549,7 @@ impl<'a> Planner<'a> {
         let session = self.ctx.session_id;
         self.guard(&parent, Guard::Children);
         self.touch(&final_path);
-        let n = self.node(&final_path);
+        let n = self.edit(&final_path);
         if n.orig_exists {
             n.recreated = true;
         }
@@ -524,7 +579,7 @@ impl<'a> Planner<'a> {
         n.crec_put = n.orig_crec_rev != 0;
         let stat = n.stat();
         self.touch(&parent);
-        let pn = self.node(&parent);
+        let pn = self.edit(&parent);
         pn.cversion = pn.cversion.wrapping_add(1);
         pn.creates = pn.creates.wrapping_add(1);
         pn.num_children += 1;
@@ -591,13 +646,13 @@ impl<'a> Planner<'a> {
         let parent = parent.to_string();
         self.guard(&parent, Guard::Children);
         self.touch(p);
-        let n = self.node(p);
+        let n = self.edit(p);
         n.exists = false;
         n.data_put = false;
         n.meta_put = false;
         n.crec_put = false;
         self.touch(&parent);
-        let pn = self.node(&parent);
+        let pn = self.edit(&parent);
         pn.cversion = pn.cversion.wrapping_add(1);
         pn.num_children -= 1;
         pn.pzxid = PENDING;
@@ -624,7 +679,7 @@ impl<'a> Planner<'a> {
         self.guard(p, Guard::Meta);
         let now = self.ctx.now_ms;
         self.touch(p);
-        let n = self.node(p);
+        let n = self.edit(p);
         n.data = data.clone();
         n.version = n.version.wrapping_add(1);
         n.mzxid = PENDING;
@@ -649,7 +704,7 @@ impl<'a> Planner<'a> {
             return Err(ErrorCode::BadVersion);
         }
         self.touch(p);
-        let n = self.node(p);
+        let n = self.edit(p);
         n.acl = fixed;
         n.aversion = n.aversion.wrapping_add(1);
         n.meta_put = true;
@@ -931,6 +986,50 @@ mod tests {
         assert_eq!(
             fail(Planner::new(&t, &l, &c).plan(&[special])),
             (0, ErrorCode::BadArguments)
+        );
+    }
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+
+    #[test]
+    fn failed_request_of_a_batch_leaves_no_trace() {
+        let t = Tree::new();
+        let l = Layout::new("");
+        let c = WriteCtx {
+            session_id: 1,
+            auth_ids: vec![],
+            now_ms: 5,
+            ttl_enabled: false,
+        };
+        let mk = |p: &str, flags| WriteOp::Create {
+            opcode: OpCode::Create,
+            path: p.into(),
+            data: None,
+            acl: tree::open_acl(),
+            flags,
+            ttl: -1,
+        };
+        let mut planner = Planner::new(&t, &l, &c);
+        assert!(planner.plan_request(&[mk("/a", 0)], &c).is_ok());
+        // Creates /b then fails: /b must not exist for the next request.
+        assert_eq!(
+            planner.plan_request(&[mk("/b", 0), mk("/a", 0)], &c),
+            Err((1, ErrorCode::NodeExists))
+        );
+        let r = planner
+            .plan_request(&[mk("/b", 0), mk("/s", 2)], &c)
+            .unwrap();
+        assert_eq!(
+            r,
+            vec![
+                OpResult::Create { path: "/b".into() },
+                OpResult::Create {
+                    path: "/s0000000002".into()
+                }
+            ]
         );
     }
 }

@@ -32,6 +32,8 @@ pub struct Config {
     /// When set, stored in etcd as the super digest for every instance.
     pub super_digest: Option<String>,
     pub reaper: crate::reaper::ReaperConfig,
+    /// etcd's --max-txn-ops: bounds how many writes one group commit takes.
+    pub etcd_max_txn_ops: usize,
 }
 
 pub struct Server {
@@ -39,6 +41,7 @@ pub struct Server {
     pub client: Client,
     pub replica: Arc<Replica>,
     pub writer: Writer,
+    pub committer: crate::committer::Committer,
     pub sessions: Arc<Sessions>,
     pub conns: Arc<Conns>,
     pub started: Instant,
@@ -87,11 +90,13 @@ impl Server {
         );
         sessions.start(changes_rx);
         crate::reaper::start(writer.clone(), config.reaper.clone());
+        let committer = crate::committer::Committer::start(writer.clone(), config.etcd_max_txn_ops);
         Ok(Arc::new(Server {
             config,
             client,
             replica,
             writer,
+            committer,
             sessions,
             conns,
             started: Instant::now(),

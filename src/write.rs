@@ -73,6 +73,74 @@ impl Writer {
             .await
     }
 
+    /// Commits several independent requests in one etcd transaction (group
+    /// commit). They are planned in order, each on top of the ones before,
+    /// exactly as if they had run one after another; each gets its own
+    /// outcome. All that succeed share the commit revision as their zxid.
+    pub async fn write_batch(
+        &self,
+        batch: &[(Vec<WriteOp>, WriteCtx)],
+    ) -> Result<Vec<WriteOutcome>, WriteError> {
+        let mut kv = self.kv.clone();
+        for attempt in 0..MAX_ATTEMPTS {
+            let (outcomes, compares, ops, base) = {
+                let state = self.replica.read();
+                let mut planner = Planner::new(&state.tree, self.replica.layout(), &batch[0].1);
+                let outcomes: Vec<_> = batch
+                    .iter()
+                    .map(|(ops, ctx)| planner.plan_request(ops, ctx))
+                    .collect();
+                let changes = planner.has_changes();
+                let (compares, ops) = planner.finish();
+                (
+                    outcomes,
+                    compares,
+                    if changes { ops } else { vec![] },
+                    state.revision,
+                )
+            };
+            let failed = |outcomes: Vec<Result<Vec<OpResult>, (usize, ErrorCode)>>, zxid: i64| {
+                outcomes
+                    .into_iter()
+                    .map(|o| match o {
+                        Ok(mut results) => {
+                            for r in &mut results {
+                                r.finalize(zxid);
+                            }
+                            WriteOutcome::Done { zxid, results }
+                        }
+                        // A failure proven by a committed transaction takes
+                        // its revision too, keeping reply zxids monotonic.
+                        Err((index, code)) => WriteOutcome::Failed { zxid, index, code },
+                    })
+                    .collect::<Vec<_>>()
+            };
+            if compares.is_empty() && ops.is_empty() {
+                return Ok(failed(outcomes, base));
+            }
+            let resp = kv.txn(Txn::new().when(compares).and_then(ops)).await?;
+            let rev = resp.header().map(|h| h.revision()).unwrap_or(0);
+            if resp.succeeded() {
+                if !self.replica.wait_for(rev, CATCH_UP).await {
+                    return Err(WriteError::Lagging);
+                }
+                return Ok(failed(outcomes, rev));
+            }
+            debug!(
+                attempt,
+                base,
+                rev,
+                size = batch.len(),
+                "batch conflicted; catching up"
+            );
+            if !self.replica.wait_for(rev, CATCH_UP).await {
+                return Err(WriteError::Lagging);
+            }
+        }
+        warn!(size = batch.len(), "batch gave up under contention");
+        Err(WriteError::Contention(MAX_ATTEMPTS))
+    }
+
     /// Commits a write whose ops (and extra guarded operations) are derived
     /// from the tree on every attempt; `build` returning `None` abandons it.
     pub async fn write_with(

@@ -1,0 +1,92 @@
+//! Group commit: writes from all connections queue here and are committed
+//! in batches, one etcd transaction per batch.
+//!
+//! While a transaction is in flight, new writes accumulate; the next batch
+//! takes everything queued (up to the transaction size etcd accepts). The
+//! writes of a batch are planned in queue order, each on top of the ones
+//! before it, so the result is what running them one after another would
+//! give — and the writes of one connection, which arrive in order, keep
+//! their order. A connection can therefore pipeline its writes.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::debug;
+
+use crate::plan::{WriteCtx, WriteOp};
+use crate::write::{WriteError, WriteOutcome, Writer};
+
+pub type Outcome = Result<WriteOutcome, Arc<WriteError>>;
+
+struct Job {
+    ops: Vec<WriteOp>,
+    ctx: WriteCtx,
+    reply: oneshot::Sender<Outcome>,
+}
+
+#[derive(Clone)]
+pub struct Committer {
+    tx: mpsc::UnboundedSender<Job>,
+}
+
+/// etcd operations a ZooKeeper op may need (data, meta, child records),
+/// for keeping a batch under etcd's --max-txn-ops.
+const ETCD_OPS_PER_OP: usize = 4;
+
+impl Committer {
+    pub fn start(writer: Writer, max_txn_ops: usize) -> Committer {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(writer, rx, max_txn_ops.max(ETCD_OPS_PER_OP)));
+        Committer { tx }
+    }
+
+    /// Queues a write; the receiver yields its outcome once committed and
+    /// applied by the replica.
+    pub fn submit(&self, ops: Vec<WriteOp>, ctx: WriteCtx) -> oneshot::Receiver<Outcome> {
+        let (reply, rx) = oneshot::channel();
+        let _ = self.tx.send(Job { ops, ctx, reply });
+        rx
+    }
+}
+
+async fn run(writer: Writer, mut rx: mpsc::UnboundedReceiver<Job>, max_txn_ops: usize) {
+    let mut held: Option<Job> = None;
+    loop {
+        let first = match held.take() {
+            Some(j) => j,
+            None => match rx.recv().await {
+                Some(j) => j,
+                None => return,
+            },
+        };
+        let mut budget = first.ops.len().max(1) * ETCD_OPS_PER_OP;
+        let mut jobs = vec![first];
+        while let Ok(j) = rx.try_recv() {
+            let cost = j.ops.len().max(1) * ETCD_OPS_PER_OP;
+            if budget + cost > max_txn_ops {
+                held = Some(j);
+                break;
+            }
+            budget += cost;
+            jobs.push(j);
+        }
+        let (batch, replies): (Vec<_>, Vec<_>) =
+            jobs.into_iter().map(|j| ((j.ops, j.ctx), j.reply)).unzip();
+        if batch.len() > 1 {
+            debug!(size = batch.len(), "group commit");
+        }
+        match writer.write_batch(&batch).await {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                let e = Arc::new(e);
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
