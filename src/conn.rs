@@ -89,6 +89,10 @@ async fn handshake(
     peer: SocketAddr,
     tx: &mpsc::UnboundedSender<Out>,
 ) -> Option<(i64, i32)> {
+    if !server.sessions.serving() {
+        info!(%peer, "not serving while etcd is unreachable; closing");
+        return None;
+    }
     // A client that saw a newer zxid elsewhere waits here until this
     // replica has caught up, instead of being refused.
     if req.last_zxid_seen > server.replica.revision() {

@@ -91,6 +91,11 @@ impl Server {
         sessions.start(changes_rx);
         crate::reaper::start(writer.clone(), config.reaper.clone());
         let committer = crate::committer::Committer::start(writer.clone(), config.etcd_max_txn_ops);
+        tokio::spawn(watch_etcd_health(
+            client.clone(),
+            replica.layout().layout_key(),
+            sessions.clone(),
+        ));
         Ok(Arc::new(Server {
             config,
             client,
@@ -148,6 +153,39 @@ impl Server {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Probes etcd with a linearizable read (it needs a quorum) every half
+/// second. After consecutive failures zoe stops serving — closing client
+/// connections and refusing new ones, so clients see a connection loss and
+/// try elsewhere, as with a ZooKeeper server that lost quorum — until a
+/// probe succeeds again.
+async fn watch_etcd_health(client: Client, key: Vec<u8>, sessions: Arc<Sessions>) {
+    const FAILURES: u32 = 3;
+    let mut kv = client.kv_client();
+    let mut failures = 0;
+    let mut interval = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        interval.tick().await;
+        let probe = kv.get(key.clone(), Some(GetOptions::new().with_count_only()));
+        let ok = matches!(
+            tokio::time::timeout(Duration::from_secs(1), probe).await,
+            Ok(Ok(_))
+        );
+        if ok {
+            if failures >= FAILURES {
+                info!("etcd is reachable again; serving clients");
+            }
+            failures = 0;
+            sessions.set_serving(true);
+        } else {
+            failures += 1;
+            if failures == FAILURES {
+                warn!("etcd is unreachable; closing client connections until it is back");
+                sessions.set_serving(false);
             }
         }
     }

@@ -48,6 +48,9 @@ struct Local {
 }
 
 pub struct Sessions {
+    /// False while etcd is unreachable: like a ZooKeeper server without
+    /// quorum, zoe serves no one then, and no session expires.
+    serving: std::sync::atomic::AtomicBool,
     cfg: SessionConfig,
     instance: String,
     client: Client,
@@ -75,6 +78,7 @@ impl Sessions {
         conns: Arc<Conns>,
     ) -> Arc<Sessions> {
         Arc::new(Sessions {
+            serving: std::sync::atomic::AtomicBool::new(true),
             cfg,
             instance,
             client,
@@ -82,6 +86,32 @@ impl Sessions {
             conns,
             local: Mutex::new(HashMap::new()),
         })
+    }
+
+    pub fn serving(&self) -> bool {
+        self.serving.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// etcd became unreachable (`false`) or reachable again (`true`). While
+    /// unreachable, sessions do not expire; when it comes back, each gets a
+    /// full timeout to reconnect, as a ZooKeeper ensemble that regains
+    /// quorum gives its sessions.
+    pub fn set_serving(&self, serving: bool) {
+        let was = self
+            .serving
+            .swap(serving, std::sync::atomic::Ordering::Relaxed);
+        if serving && !was {
+            let now = Instant::now();
+            for l in self.local.lock().values_mut() {
+                l.last_touch = now;
+            }
+        }
+        if !serving && was {
+            let conns: Vec<ConnId> = self.local.lock().values().filter_map(|l| l.conn).collect();
+            for c in conns {
+                self.conns.close(c);
+            }
+        }
     }
 
     pub fn config(&self) -> &SessionConfig {
@@ -266,6 +296,9 @@ impl Sessions {
     /// Records client activity. Returns false if the session is no longer
     /// served here (expired or moved), in which case the connection closes.
     pub fn touch(&self, id: i64) -> bool {
+        if !self.serving() {
+            return false;
+        }
         match self.local.lock().get_mut(&id) {
             Some(l) if !l.expiring => {
                 l.last_touch = Instant::now();
@@ -436,6 +469,9 @@ impl Sessions {
         let mut interval = tokio::time::interval(period);
         loop {
             interval.tick().await;
+            if !self.serving() {
+                continue;
+            }
             let now = Instant::now();
             let mut expire = Vec::new();
             let mut refresh = Vec::new();

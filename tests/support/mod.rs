@@ -593,6 +593,11 @@ impl EtcdServer {
         self.process.log_path()
     }
 
+    /// The etcd process id (to pause it with SIGSTOP in fault tests).
+    pub fn pid(&self) -> Option<u32> {
+        self.process.pid()
+    }
+
     pub fn kill(&mut self) {
         self.process.kill();
     }
