@@ -180,7 +180,13 @@ impl Entry {
             mtime: if self.data.is_some() { meta.mtime } else { 0 },
             version: self.version(),
             cversion: crec.cversion,
-            aversion: meta.aversion,
+            // ZooKeeper sets the config node's read-only ACL with a setACL
+            // at version -1, which leaves -1 as its aversion.
+            aversion: if path == "/zookeeper/config" && self.meta.is_none() {
+                -1
+            } else {
+                meta.aversion
+            },
             ephemeral_owner: self.ephemeral_owner(),
             data_length: self.data_len() as i32,
             num_children: self.children.len() as i32,
