@@ -6,8 +6,10 @@
 #   .cache/venv/                  Python virtualenv with kazoo and pytest
 #   .cache/m2/                    Maven's local repository
 #   .cache/java/zk-3.9.5/lib/     Apache ZooKeeper 3.9.5 jars + runtime deps
-#                                 (the oracle server and the Java client)
-#   .cache/java/classes/          compiled tests/java/src (zoetest.Scenarios)
+#                                 (the oracle server and the Java client),
+#                                 and Apache Curator with its dependencies
+#   .cache/java/classes/          compiled tests/java/src (zoetest.Scenarios,
+#                                 zoetest.Surface, zoetest.CuratorScenarios)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

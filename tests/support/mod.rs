@@ -768,13 +768,14 @@ impl Zoe {
 
 // ---------------------------------------------------------------- ZooKeeper
 
-fn zk_command(cfg: &Path) -> Command {
+fn zk_command(cfg: &Path, jvm_props: &[&str]) -> Command {
     let mut cmd = Command::new(java_bin());
     cmd.args(JVM_FLAGS)
         .arg("-Xmx256m")
         .arg("-Dzookeeper.admin.enableServer=false")
         .arg("-Dzookeeper.4lw.commands.whitelist=*")
         .arg("-Dzookeeper.preAllocSize=4096")
+        .args(jvm_props.iter().map(|p| format!("-D{p}")))
         .arg("-cp")
         .arg(java_classpath(false))
         .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
@@ -838,6 +839,15 @@ impl ZooKeeperServer {
 
     /// Standalone server; `extra_config` lines are appended to zoo.cfg.
     pub fn start_with_config(extra_config: &[&str]) -> ZooKeeperServer {
+        ZooKeeperServer::start_with(extra_config, &[])
+    }
+
+    /// Standalone server; `extra_config` lines are appended to zoo.cfg and
+    /// each `jvm_props` entry (`name=value`) becomes a `-Dname=value` JVM
+    /// system property, for settings ZooKeeper reads only from there (such
+    /// as `znode.container.checkIntervalMs`, `zookeeper.extendedTypesEnabled`
+    /// or `zookeeper.DigestAuthenticationProvider.superDigest`).
+    pub fn start_with(extra_config: &[&str], jvm_props: &[&str]) -> ZooKeeperServer {
         let mut last = String::new();
         for _attempt in 0..3 {
             let dir = TestDir::new("zk");
@@ -864,7 +874,7 @@ impl ZooKeeperServer {
             fs::write(&cfg_path, cfg).expect("write zoo.cfg");
             let process = ServerProcess::spawn(
                 "zookeeper",
-                &mut zk_command(&cfg_path),
+                &mut zk_command(&cfg_path, jvm_props),
                 dir.path().join("zookeeper.log"),
             )
             .unwrap_or_else(|e| panic!("spawn java: {e}"));
@@ -1056,13 +1066,27 @@ impl Target {
     }
 
     pub fn start(kind: TargetKind) -> Target {
+        Target::start_with(kind, &[], &[])
+    }
+
+    /// Like `from_env`, for a scenario that needs a server feature switched
+    /// on: `zoe_args` are extra `zoe serve` flags, `zk_jvm_props` are
+    /// `name=value` system properties for the ZooKeeper JVM. Both should
+    /// describe the same setting.
+    pub fn from_env_with(zoe_args: &[&str], zk_jvm_props: &[&str]) -> Target {
+        Target::start_with(TargetKind::from_env(), zoe_args, zk_jvm_props)
+    }
+
+    pub fn start_with(kind: TargetKind, zoe_args: &[&str], zk_jvm_props: &[&str]) -> Target {
         let target = match kind {
             TargetKind::Zoe => {
                 let etcd = EtcdServer::start();
-                let zoe = Zoe::start(&etcd);
+                let zoe = Zoe::start_with(&etcd.endpoint(), &unique_prefix("zoe"), zoe_args);
                 Target::Zoe { zoe, etcd }
             }
-            TargetKind::ZooKeeper => Target::ZooKeeper(ZooKeeperServer::start()),
+            TargetKind::ZooKeeper => {
+                Target::ZooKeeper(ZooKeeperServer::start_with(&[], zk_jvm_props))
+            }
         };
         eprintln!("[harness] target: {} at {}", target.name(), target.addr());
         target
@@ -1270,6 +1294,10 @@ pub fn run_command(cmd: &mut Command, stdin: Option<&str>, timeout: Duration) ->
 }
 
 fn java_scenario_command(connect: &str, scenario: &str) -> Command {
+    java_main_command("zoetest.Scenarios", connect, scenario)
+}
+
+fn java_main_command(main_class: &str, connect: &str, scenario: &str) -> Command {
     let mut cmd = Command::new(java_bin());
     cmd.args(JVM_FLAGS)
         .arg("-Xmx128m")
@@ -1277,7 +1305,7 @@ fn java_scenario_command(connect: &str, scenario: &str) -> Command {
         .arg("-Dzookeeper.sasl.client=false")
         .arg("-cp")
         .arg(java_classpath(true))
-        .arg("zoetest.Scenarios")
+        .arg(main_class)
         .arg(scenario)
         .arg(connect);
     cmd
@@ -1288,14 +1316,21 @@ fn java_scenario_command(connect: &str, scenario: &str) -> Command {
 /// `127.0.0.1:2181` or `a:1,b:2`). Panics unless it printed `PASS <scenario>`
 /// and exited 0.
 pub fn java_scenario(connect: &str, scenario: &str) -> ClientOutput {
+    java_main_scenario("zoetest.Scenarios", connect, scenario)
+}
+
+/// Like `java_scenario`, for another main class of tests/java/src that
+/// follows the same convention (`<class> <scenario> <connect>`, prints
+/// `PASS <scenario>` and exits 0), such as `zoetest.Surface`.
+pub fn java_main_scenario(main_class: &str, connect: &str, scenario: &str) -> ClientOutput {
     let out = run_command(
-        &mut java_scenario_command(connect, scenario),
+        &mut java_main_command(main_class, connect, scenario),
         None,
         Duration::from_secs(150),
     );
     assert!(
         out.success() && out.stdout.contains(&format!("PASS {scenario}")),
-        "Java scenario `{scenario}` against {connect} failed\n{}",
+        "Java scenario `{main_class} {scenario}` against {connect} failed\n{}",
         out.describe()
     );
     out
@@ -1468,9 +1503,14 @@ impl Drop for Interactive {
 /// Start a Java scenario that talks to the test over stdin/stdout (e.g.
 /// `failover`).
 pub fn java_scenario_interactive(connect: &str, scenario: &str) -> Interactive {
+    java_main_interactive("zoetest.Scenarios", connect, scenario)
+}
+
+/// `java_scenario_interactive` for another main class.
+pub fn java_main_interactive(main_class: &str, connect: &str, scenario: &str) -> Interactive {
     Interactive::spawn(
-        &format!("java scenario {scenario}"),
-        &mut java_scenario_command(connect, scenario),
+        &format!("java scenario {main_class} {scenario}"),
+        &mut java_main_command(main_class, connect, scenario),
     )
 }
 
