@@ -9,11 +9,15 @@
 //! follows on the same ordered queue.
 
 pub mod acl;
+pub mod admin;
+pub mod config;
 pub mod conn;
 pub mod conns;
 pub mod fourlw;
 pub mod layout;
 pub mod local_etcd;
+pub mod metrics;
+pub mod migrate;
 pub mod ops;
 pub mod path;
 pub mod plan;
@@ -21,6 +25,8 @@ pub mod reaper;
 pub mod replica;
 pub mod server;
 pub mod session;
+pub mod stats;
+pub mod tls;
 pub mod tree;
 pub mod watches;
 pub mod write;

@@ -115,7 +115,9 @@ impl Writer {
                     (Txn::new().when(compares).and_then(ops), Ok(results))
                 }
             };
+            let sent_at = std::time::Instant::now();
             let resp = kv.txn(txn).await?;
+            crate::metrics::global().etcd_txn(sent_at.elapsed(), resp.succeeded(), 1);
             let rev = resp.header().map(|h| h.revision()).unwrap_or(0);
             if resp.succeeded() {
                 return Ok(match on_success {
