@@ -8,12 +8,11 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use jute::{ConnectRequest, ConnectResponse, DecodeError, Record, ReplyHeader, Request};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -23,23 +22,48 @@ use crate::fourlw;
 use crate::ops::Handler;
 use crate::server::Server;
 use crate::session::Resume;
+use crate::stats::ConnStats;
 use crate::watches::ConnId;
+
+/// The read and write halves of a client's byte stream (TCP or TLS).
+pub type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
+pub type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// How long a connection may stay without sending its ConnectRequest.
 const SESSIONLESS_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn serve(socket: TcpStream, peer: SocketAddr, server: Arc<Server>) {
     let _ = socket.set_nodelay(true);
-    let (mut rd, wr) = socket.into_split();
+    let (rd, wr) = socket.into_split();
+    serve_split(Box::new(rd), Box::new(wr), peer, server, false).await
+}
+
+/// A client connection over any byte stream (the secure port's TLS).
+pub async fn serve_stream<S>(stream: S, peer: SocketAddr, server: Arc<Server>, secure: bool)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (rd, wr) = tokio::io::split(stream);
+    serve_split(Box::new(rd), Box::new(wr), peer, server, secure).await
+}
+
+async fn serve_split(
+    mut rd: BoxRead,
+    wr: BoxWrite,
+    peer: SocketAddr,
+    server: Arc<Server>,
+    secure: bool,
+) {
     let mut first = [0u8; 4];
     match tokio::time::timeout(SESSIONLESS_TIMEOUT, rd.read_exact(&mut first)).await {
         Ok(Ok(_)) => {}
         _ => return,
     }
     if let Some(word) = fourlw::recognize(&first) {
-        fourlw::answer(word, wr, &server).await;
+        fourlw::answer(word, &mut rd, wr, &server, peer).await;
         return;
     }
+    let started = Instant::now();
     let len = i32::from_be_bytes(first);
     if len <= 0 || len as usize > server.config.max_frame {
         info!(%peer, len, "connect frame length out of range; closing");
@@ -65,12 +89,21 @@ pub async fn serve(socket: TcpStream, peer: SocketAddr, server: Arc<Server>) {
         scheme: "ip".into(),
         id: peer.ip().to_string(),
     };
-    let conn_id = server.conns.register(tx.clone(), vec![ip]);
-    let writer = tokio::spawn(write_loop(wr, rx));
+    let stats = Arc::new(ConnStats::new(peer, secure));
+    stats.received();
+    let conn_id = server
+        .conns
+        .register_with_stats(tx.clone(), vec![ip], Some(stats.clone()));
+    let writer = tokio::spawn(write_loop(wr, rx, stats.clone()));
     let session = handshake(&server, &req, conn_id, peer, &tx).await;
     if let Some((session_id, timeout_ms)) = session {
+        stats.set_session(session_id, timeout_ms);
+        stats.done(jute::OpCode::CreateSession as i32, -1, started, false);
         let handler = Handler::new(server.clone(), conn_id, session_id, peer, tx.clone());
-        read_loop(rd, handler, &server, session_id, timeout_ms, peer, &tx).await;
+        read_loop(
+            rd, handler, &server, session_id, timeout_ms, peer, &tx, &stats,
+        )
+        .await;
         server.sessions.detach(session_id, conn_id);
     }
     server.conns.unregister(conn_id);
@@ -167,20 +200,25 @@ async fn handshake(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn read_loop(
-    mut rd: OwnedReadHalf,
+    mut rd: BoxRead,
     handler: Handler,
     server: &Arc<Server>,
     session_id: i64,
     timeout_ms: i32,
     peer: SocketAddr,
     tx: &mpsc::UnboundedSender<Out>,
+    stats: &Arc<ConnStats>,
 ) {
-    let (req_tx, mut req_rx) = mpsc::channel::<(i32, i32, Bytes)>(256);
+    let (req_tx, mut req_rx) = mpsc::channel::<(i32, i32, Bytes, Instant)>(256);
+    let done_stats = stats.clone();
     let processor = tokio::spawn(async move {
         let mut handler = handler;
-        while let Some((xid, op, body)) = req_rx.recv().await {
-            if !handler.handle(xid, op, body).await {
+        while let Some((xid, op, body, read_at)) = req_rx.recv().await {
+            let keep = handler.handle(xid, op, body).await;
+            done_stats.done(op, xid, read_at, true);
+            if !keep {
                 break;
             }
         }
@@ -209,6 +247,8 @@ async fn read_loop(
         if rd.read_exact(&mut body).await.is_err() {
             break;
         }
+        let read_at = Instant::now();
+        stats.received();
         if body.len() < 8 {
             info!(%peer, "frame shorter than a request header; closing");
             break;
@@ -227,10 +267,12 @@ async fn read_loop(
                 err: 0,
             };
             let _ = tx.send(Out::Frame(frame(&header, None)));
+            stats.done(op, xid, read_at, false);
             continue;
         }
         let body = Bytes::from(body).slice(8..);
-        if req_tx.send((xid, op, body)).await.is_err() {
+        stats.queued();
+        if req_tx.send((xid, op, body, read_at)).await.is_err() {
             break;
         }
     }
@@ -238,13 +280,16 @@ async fn read_loop(
     let _ = processor.await;
 }
 
-async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Out>) {
+async fn write_loop(wr: BoxWrite, mut rx: mpsc::UnboundedReceiver<Out>, stats: Arc<ConnStats>) {
     let mut w = BufWriter::with_capacity(64 * 1024, wr);
+    // The first frame is the ConnectResponse, which has no ReplyHeader.
+    let mut first = true;
     'outer: while let Some(msg) = rx.recv().await {
         let mut next = Some(msg);
         while let Some(m) = next.take() {
             match m {
                 Out::Frame(f) => {
+                    stats.sent(&f, !std::mem::replace(&mut first, false));
                     if w.write_all(&f).await.is_err() {
                         break 'outer;
                     }

@@ -6,12 +6,14 @@
 //! FIFO is what keeps ZooKeeper's per-connection ordering.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use dashmap::DashMap;
 use jute::{Acl, Id, Record, ReplyHeader, WatcherEvent};
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::stats::ConnStats;
 use crate::watches::{ConnId, Notify};
 
 /// What a connection's writer task sends.
@@ -27,6 +29,8 @@ struct Conn {
     tx: UnboundedSender<Out>,
     /// The connection's identities, for filtering notifications by ACL.
     ids: Vec<Id>,
+    /// Counters for the `cons`/`stat` words and the admin server.
+    stats: Option<Arc<ConnStats>>,
 }
 
 #[derive(Default)]
@@ -50,9 +54,32 @@ pub fn frame(header: &ReplyHeader, body: Option<&dyn Fn(&mut BytesMut)>) -> Byte
 
 impl Conns {
     pub fn register(&self, tx: UnboundedSender<Out>, ids: Vec<Id>) -> ConnId {
+        self.register_with_stats(tx, ids, None)
+    }
+
+    /// `register`, with the connection's statistics.
+    pub fn register_with_stats(
+        &self,
+        tx: UnboundedSender<Out>,
+        ids: Vec<Id>,
+        stats: Option<Arc<ConnStats>>,
+    ) -> ConnId {
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        self.map.insert(id, Conn { tx, ids });
+        self.map.insert(id, Conn { tx, ids, stats });
         id
+    }
+
+    /// Statistics of every connection that has them.
+    pub fn stats(&self) -> Vec<(ConnId, Arc<ConnStats>)> {
+        self.map
+            .iter()
+            .filter_map(|c| c.stats.clone().map(|s| (*c.key(), s)))
+            .collect()
+    }
+
+    /// Ids of every registered connection.
+    pub fn ids(&self) -> Vec<ConnId> {
+        self.map.iter().map(|c| *c.key()).collect()
     }
 
     pub fn set_ids(&self, id: ConnId, ids: Vec<Id>) {

@@ -9,12 +9,16 @@
 //! follows on the same ordered queue.
 
 pub mod acl;
+pub mod admin;
 pub mod committer;
+pub mod config;
 pub mod conn;
 pub mod conns;
 pub mod fourlw;
 pub mod layout;
 pub mod local_etcd;
+pub mod metrics;
+pub mod migrate;
 pub mod ops;
 pub mod path;
 pub mod plan;
@@ -22,6 +26,8 @@ pub mod reaper;
 pub mod replica;
 pub mod server;
 pub mod session;
+pub mod stats;
+pub mod tls;
 pub mod tree;
 pub mod watches;
 pub mod write;

@@ -1,12 +1,17 @@
 //! Wiring: connect to etcd, load the replica, start sessions, accept
-//! clients.
+//! clients (plain and TLS), stop gracefully.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, Txn, TxnOp};
-use tokio::net::TcpListener;
+use parking_lot::Mutex;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
 use crate::conns::Conns;
@@ -15,25 +20,122 @@ use crate::replica::Replica;
 use crate::session::{SessionConfig, Sessions};
 use crate::write::Writer;
 
-/// Everything `serve` needs to know.
+/// The secure client port's certificate, key and optional client CA.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// When set, clients must present a certificate signed by it.
+    pub ca: Option<PathBuf>,
+}
+
+/// TLS towards etcd (https endpoints).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EtcdTls {
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// Name to verify the server certificate against.
+    pub domain: Option<String>,
+}
+
+/// Everything `serve` needs to know (see config.rs for defaults).
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: String,
+    /// The TLS client port, with `tls`.
+    pub secure_listen: Option<String>,
+    pub tls: Option<TlsFiles>,
     pub etcd: Vec<String>,
     pub etcd_user: Option<(String, String)>,
+    pub etcd_tls: Option<EtcdTls>,
     pub prefix: String,
     pub session: SessionConfig,
     /// jute.maxbuffer: the largest frame accepted from a client.
     pub max_frame: usize,
+    /// maxClientCnxns: connections per client IP (0: unlimited).
+    pub max_client_cnxns: usize,
     /// zookeeper.extendedTypesEnabled: TTL nodes.
     pub extended_types: bool,
     /// Four-letter words answered on the client port.
     pub four_letter_words: Vec<String>,
     /// When set, stored in etcd as the super digest for every instance.
     pub super_digest: Option<String>,
+    /// The admin HTTP server's address (None: off).
+    pub admin_listen: Option<String>,
+    /// /ready fails while the replica lags etcd by more revisions.
+    pub ready_max_lag: i64,
     pub reaper: crate::reaper::ReaperConfig,
     /// etcd's --max-txn-ops: bounds how many writes one group commit takes.
     pub etcd_max_txn_ops: usize,
+}
+
+impl Config {
+    /// A configuration with ZooKeeper's defaults, for tools and tests.
+    pub fn new(etcd: Vec<String>, prefix: &str) -> Config {
+        let mut s = crate::config::Options::default()
+            .resolve()
+            .expect("defaults are consistent");
+        s.server.etcd = etcd;
+        s.server.prefix = prefix.to_string();
+        s.server
+    }
+}
+
+/// Connects to etcd with the configured credentials and TLS.
+pub async fn connect_etcd(
+    endpoints: &[String],
+    user: Option<&(String, String)>,
+    tls: Option<&EtcdTls>,
+) -> anyhow::Result<Client> {
+    let mut opts = ConnectOptions::new()
+        .with_connect_timeout(Duration::from_secs(5))
+        .with_timeout(Duration::from_secs(15))
+        .with_keep_alive(Duration::from_secs(5), Duration::from_secs(5));
+    if let Some((u, p)) = user {
+        opts = opts.with_user(u.clone(), p.clone());
+    }
+    // https endpoints without TLS settings: the system's trusted roots.
+    let default_tls = EtcdTls::default();
+    let tls = tls.or_else(|| {
+        endpoints
+            .iter()
+            .any(|e| e.starts_with("https://"))
+            .then_some(&default_tls)
+    });
+    if let Some(t) = tls {
+        opts = opts.with_tls(crate::tls::etcd_tls_options(t)?);
+    }
+    let endpoints: Vec<String> = match tls {
+        // An endpoint without a scheme gets https when TLS is configured;
+        // an explicit http:// one with TLS options is a mistake etcd-client
+        // refuses, so say so plainly.
+        Some(_) => endpoints
+            .iter()
+            .map(|e| {
+                if e.starts_with("http://") {
+                    anyhow::bail!("etcd endpoint {e} is http:// but etcd TLS is configured")
+                }
+                Ok(e.clone())
+            })
+            .collect::<anyhow::Result<_>>()?,
+        None => endpoints.to_vec(),
+    };
+    let client = tokio::time::timeout(
+        Duration::from_secs(20),
+        Client::connect(&endpoints, Some(opts)),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("timed out"))
+    .and_then(|r| {
+        r.map_err(|e| match e {
+            // Its Display is just "transport error"; the cause is in Debug.
+            etcd_client::Error::TransportError(t) => anyhow::anyhow!("{t:?}"),
+            e => anyhow::Error::from(e),
+        })
+    })
+    .with_context(|| format!("cannot connect to etcd at {}", endpoints.join(",")))?;
+    Ok(client)
 }
 
 pub struct Server {
@@ -46,25 +148,50 @@ pub struct Server {
     pub conns: Arc<Conns>,
     pub started: Instant,
     pub instance: String,
+    /// Open client connections per IP, for max_client_cnxns.
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// Listening sockets of one server.
+pub struct Listeners {
+    pub plain: TcpListener,
+    /// The secure client port and its TLS acceptor.
+    pub secure: Option<(TcpListener, TlsAcceptor)>,
+}
+
+/// Holds one of an IP's connection slots until dropped.
+struct IpSlot {
+    server: Arc<Server>,
+    ip: IpAddr,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut map = self.server.per_ip.lock();
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
 }
 
 impl Server {
     /// Connects to etcd and loads the tree. Fails clearly if etcd cannot be
     /// reached or holds an incompatible layout.
     pub async fn start(config: Config) -> anyhow::Result<Arc<Server>> {
-        let mut opts = ConnectOptions::new()
-            .with_connect_timeout(Duration::from_secs(5))
-            .with_timeout(Duration::from_secs(15))
-            .with_keep_alive(Duration::from_secs(5), Duration::from_secs(5));
-        if let Some((u, p)) = &config.etcd_user {
-            opts = opts.with_user(u.clone(), p.clone());
-        }
-        let client = Client::connect(&config.etcd, Some(opts))
-            .await
-            .with_context(|| format!("cannot connect to etcd at {}", config.etcd.join(",")))?;
+        let client = connect_etcd(
+            &config.etcd,
+            config.etcd_user.as_ref(),
+            config.etcd_tls.as_ref(),
+        )
+        .await?;
         let layout = Layout::new(&config.prefix);
-        ensure_layout(&client, &layout)
+        tokio::time::timeout(Duration::from_secs(20), ensure_layout(&client, &layout))
             .await
+            .map_err(|_| anyhow::anyhow!("etcd did not answer within 20 s"))
+            .and_then(|r| r)
             .with_context(|| format!("cannot use etcd at {}", config.etcd.join(",")))?;
         if let Some(d) = &config.super_digest {
             let rec = layout::AuthRec {
@@ -106,7 +233,200 @@ impl Server {
             conns,
             started: Instant::now(),
             instance,
+            per_ip: Mutex::new(HashMap::new()),
         }))
+    }
+
+    /// Binds the client port(s) of the configuration.
+    pub async fn bind(&self) -> anyhow::Result<Listeners> {
+        let plain = TcpListener::bind(&self.config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", self.config.listen))?;
+        let secure = match (&self.config.secure_listen, &self.config.tls) {
+            (Some(addr), Some(files)) => {
+                let acceptor = TlsAcceptor::from(crate::tls::server_config(files)?);
+                let l = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr}"))?;
+                Some((l, acceptor))
+            }
+            _ => None,
+        };
+        Ok(Listeners { plain, secure })
+    }
+
+    /// Takes one of `ip`'s connection slots, or None when it has
+    /// max_client_cnxns already.
+    fn ip_slot(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
+        let max = self.config.max_client_cnxns;
+        let mut map = self.per_ip.lock();
+        let n = map.entry(ip).or_insert(0);
+        if max > 0 && *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            server: self.clone(),
+            ip,
+        })
+    }
+
+    /// Open client connections (for shutdown).
+    fn open_connections(&self) -> usize {
+        self.per_ip.lock().values().sum()
+    }
+
+    fn admit(self: &Arc<Self>, socket: &TcpStream) -> Option<(IpSlot, std::net::SocketAddr)> {
+        let peer = socket.peer_addr().ok()?;
+        match self.ip_slot(peer.ip()) {
+            Some(slot) => {
+                crate::metrics::global().connection_accepted();
+                Some((slot, peer))
+            }
+            None => {
+                crate::metrics::global().connection_rejected();
+                warn!(
+                    ip = %peer.ip(),
+                    max = self.config.max_client_cnxns,
+                    "too many connections from {} (max-client-cnxns is {}); closing",
+                    peer.ip(),
+                    self.config.max_client_cnxns
+                );
+                None
+            }
+        }
+    }
+
+    /// Serves clients on `listeners` until `shutdown` resolves, then stops
+    /// gracefully: no new connections, in-flight requests get up to `grace`
+    /// to finish, then every client socket is closed. Sessions are not
+    /// closed: their clients reconnect to another instance and resume them.
+    pub async fn run(
+        self: Arc<Self>,
+        listeners: Listeners,
+        shutdown: impl std::future::Future<Output = ()>,
+        grace: Duration,
+    ) {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut accepters = Vec::new();
+        accepters.push(tokio::spawn(
+            self.clone().accept_plain(listeners.plain, stop_rx.clone()),
+        ));
+        if let Some((l, acceptor)) = listeners.secure {
+            accepters.push(tokio::spawn(self.clone().accept_tls(
+                l,
+                acceptor,
+                stop_rx.clone(),
+            )));
+        }
+        shutdown.await;
+        info!("shutting down: no new connections");
+        let _ = stop_tx.send(true);
+        for a in accepters {
+            let _ = a.await;
+        }
+        // Let requests already read finish, so their replies go out.
+        let deadline = Instant::now() + grace;
+        loop {
+            let outstanding: i64 = self
+                .conns
+                .stats()
+                .iter()
+                .map(|(_, s)| s.outstanding())
+                .sum();
+            if outstanding <= 0 || Instant::now() >= deadline {
+                if outstanding > 0 {
+                    warn!(outstanding, "closing connections with requests in flight");
+                }
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let ids = self.conns.ids();
+        info!(
+            connections = ids.len(),
+            "closing client connections; their sessions stay open for another instance"
+        );
+        for id in ids {
+            self.conns.close(id);
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.open_connections() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        info!("stopped");
+    }
+
+    async fn accept_plain(
+        self: Arc<Self>,
+        listener: TcpListener,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                accepted = listener.accept() => match accepted {
+                    Ok((socket, _)) => {
+                        let Some((slot, peer)) = self.admit(&socket) else { continue };
+                        let server = self.clone();
+                        tokio::spawn(async move {
+                            crate::conn::serve(socket, peer, server).await;
+                            drop(slot);
+                        });
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn accept_tls(
+        self: Arc<Self>,
+        listener: TcpListener,
+        acceptor: TlsAcceptor,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                accepted = listener.accept() => match accepted {
+                    Ok((socket, _)) => {
+                        let Some((slot, peer)) = self.admit(&socket) else { continue };
+                        let _ = socket.set_nodelay(true);
+                        let server = self.clone();
+                        let acceptor = acceptor.clone();
+                        tokio::spawn(async move {
+                            let hs = tokio::time::timeout(
+                                Duration::from_secs(10),
+                                acceptor.accept(socket),
+                            )
+                            .await;
+                            match hs {
+                                Ok(Ok(stream)) => {
+                                    crate::conn::serve_stream(stream, peer, server, true).await
+                                }
+                                Ok(Err(e)) => {
+                                    crate::metrics::global().tls_handshake_failed();
+                                    info!(%peer, error = %e, "TLS handshake failed");
+                                }
+                                Err(_) => {
+                                    crate::metrics::global().tls_handshake_failed();
+                                    info!(%peer, "TLS handshake timed out");
+                                }
+                            }
+                            drop(slot);
+                        });
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        }
     }
 
     /// The super digest every instance honours (`super:<base64>`).
@@ -130,31 +450,23 @@ impl Server {
         Ok(self.replica.revision().max(rev))
     }
 
-    /// Accepts clients until `shutdown` resolves.
+    /// Accepts clients on one plain listener until `shutdown` resolves
+    /// (`run` with the default grace).
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => {
-                    info!("shutting down");
-                    return;
-                }
-                accepted = listener.accept() => match accepted {
-                    Ok((socket, peer)) => {
-                        let server = self.clone();
-                        tokio::spawn(crate::conn::serve(socket, peer, server));
-                    }
-                    Err(e) => {
-                        warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                }
-            }
-        }
+        let listeners = Listeners {
+            plain: listener,
+            secure: None,
+        };
+        self.run(
+            listeners,
+            shutdown,
+            Duration::from_millis(crate::config::defaults::SHUTDOWN_GRACE_MS),
+        )
+        .await
     }
 }
 

@@ -118,7 +118,9 @@ impl Writer {
             if compares.is_empty() && ops.is_empty() {
                 return Ok(failed(outcomes, base));
             }
+            let sent_at = std::time::Instant::now();
             let resp = kv.txn(Txn::new().when(compares).and_then(ops)).await?;
+            crate::metrics::global().etcd_txn(sent_at.elapsed(), resp.succeeded(), batch.len());
             let rev = resp.header().map(|h| h.revision()).unwrap_or(0);
             if resp.succeeded() {
                 if !self.replica.wait_for(rev, CATCH_UP).await {
@@ -183,7 +185,9 @@ impl Writer {
                     (Txn::new().when(compares).and_then(ops), Ok(results))
                 }
             };
+            let sent_at = std::time::Instant::now();
             let resp = kv.txn(txn).await?;
+            crate::metrics::global().etcd_txn(sent_at.elapsed(), resp.succeeded(), 1);
             let rev = resp.header().map(|h| h.revision()).unwrap_or(0);
             if resp.succeeded() {
                 return Ok(match on_success {
