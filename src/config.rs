@@ -31,6 +31,7 @@ pub mod defaults {
     pub const DATA_DIR: &str = "var/etcd";
     /// etcd's own default --max-txn-ops.
     pub const ETCD_MAX_TXN_OPS: usize = 128;
+    pub const MAX_OUTBOUND_BYTES: usize = 64 << 20;
     /// What the supervised local etcd is started with.
     pub const LOCAL_ETCD_MAX_TXN_OPS: usize = 10_000;
     pub const LOCAL_ETCD_PORT: u16 = 2379;
@@ -149,6 +150,11 @@ pub struct Options {
     /// with the supervised local etcd, which is started with that].
     #[arg(long)]
     pub etcd_max_txn_ops: Option<usize>,
+    /// Bytes of replies and notifications a connection may have queued for
+    /// a client that does not read them; past it the connection is closed
+    /// [default: 67108864].
+    #[arg(long)]
+    pub max_outbound_bytes: Option<usize>,
     /// Where the supervised local etcd keeps its data [default: var/etcd].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -227,6 +233,7 @@ impl Options {
             container_max_per_minute,
             container_max_never_used_ms,
             etcd_max_txn_ops,
+            max_outbound_bytes,
             data_dir,
             local_etcd_port,
             etcd_bin,
@@ -578,6 +585,9 @@ impl Options {
                 admin_listen: self.admin_listen,
                 ready_max_lag: self.ready_max_lag.unwrap_or(defaults::READY_MAX_LAG),
                 etcd_max_txn_ops,
+                max_outbound_bytes: self
+                    .max_outbound_bytes
+                    .unwrap_or(defaults::MAX_OUTBOUND_BYTES),
                 reaper: ReaperConfig {
                     interval: Duration::from_millis(
                         self.container_check_interval_ms

@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use crate::conns::{frame, Out};
+use crate::conns::{frame, Out, Outbound, OutboundRx};
 use crate::fourlw;
 use crate::ops::Handler;
 use crate::server::Server;
@@ -84,7 +84,7 @@ async fn serve_split(
             return;
         }
     };
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = Outbound::channel(server.config.max_outbound_bytes);
     let ip = jute::Id {
         scheme: "ip".into(),
         id: peer.ip().to_string(),
@@ -108,7 +108,7 @@ async fn serve_split(
     }
     server.conns.unregister(conn_id);
     server.replica.read().watches.lock().remove_conn(conn_id);
-    let _ = tx.send(Out::Close);
+    tx.close();
     drop(tx);
     let _ = writer.await;
 }
@@ -120,7 +120,7 @@ async fn handshake(
     req: &ConnectRequest,
     conn: ConnId,
     peer: SocketAddr,
-    tx: &mpsc::UnboundedSender<Out>,
+    tx: &Outbound,
 ) -> Option<(i64, i32)> {
     if !server.sessions.serving() {
         info!(%peer, "not serving while etcd is unreachable; closing");
@@ -141,7 +141,7 @@ async fn handshake(
         resp.write(&mut out);
         let len = (out.len() - 4) as u32;
         out[..4].copy_from_slice(&len.to_be_bytes());
-        let _ = tx.send(Out::Frame(out.freeze()));
+        tx.frame(out.freeze());
     };
     let read_only = req.read_only.map(|_| false);
     if req.session_id == 0 {
@@ -208,7 +208,7 @@ async fn read_loop(
     session_id: i64,
     timeout_ms: i32,
     peer: SocketAddr,
-    tx: &mpsc::UnboundedSender<Out>,
+    tx: &Outbound,
     stats: &Arc<ConnStats>,
 ) {
     let (req_tx, mut req_rx) = mpsc::channel::<(i32, i32, Bytes, Instant)>(256);
@@ -266,7 +266,7 @@ async fn read_loop(
                 zxid: server.replica.revision(),
                 err: 0,
             };
-            let _ = tx.send(Out::Frame(frame(&header, None)));
+            tx.frame(frame(&header, None));
             stats.done(op, xid, read_at, false);
             continue;
         }
@@ -280,7 +280,7 @@ async fn read_loop(
     let _ = processor.await;
 }
 
-async fn write_loop(wr: BoxWrite, mut rx: mpsc::UnboundedReceiver<Out>, stats: Arc<ConnStats>) {
+async fn write_loop(wr: BoxWrite, mut rx: OutboundRx, stats: Arc<ConnStats>) {
     let mut w = BufWriter::with_capacity(64 * 1024, wr);
     // The first frame is the ConnectResponse, which has no ReplyHeader.
     let mut first = true;
@@ -293,13 +293,14 @@ async fn write_loop(wr: BoxWrite, mut rx: mpsc::UnboundedReceiver<Out>, stats: A
                     if w.write_all(&f).await.is_err() {
                         break 'outer;
                     }
+                    rx.written(f.len());
                 }
                 Out::Close => {
                     let _ = w.flush().await;
                     break 'outer;
                 }
             }
-            next = rx.try_recv().ok();
+            next = rx.try_recv();
         }
         if w.flush().await.is_err() {
             break;

@@ -5,13 +5,14 @@
 //! writer task. Replies and notifications both go through it; that single
 //! FIFO is what keeps ZooKeeper's per-connection ordering.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use dashmap::DashMap;
 use jute::{Acl, Id, Record, ReplyHeader, WatcherEvent};
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tracing::warn;
 
 use crate::stats::ConnStats;
 use crate::watches::{ConnId, Notify};
@@ -25,8 +26,85 @@ pub enum Out {
     Close,
 }
 
-struct Conn {
+/// The sending side of a connection's outbound queue. It counts the bytes
+/// queued and not yet written; a connection whose client stops reading (a
+/// watch storm to a stalled consumer, say) is closed once that passes the
+/// limit, instead of growing memory without bound.
+#[derive(Clone, Debug)]
+pub struct Outbound {
     tx: UnboundedSender<Out>,
+    queued: Arc<AtomicUsize>,
+    limit: usize,
+    overflowed: Arc<AtomicBool>,
+}
+
+/// The receiving side, drained by the connection's writer task.
+pub struct OutboundRx {
+    rx: UnboundedReceiver<Out>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Outbound {
+    pub fn channel(limit: usize) -> (Outbound, OutboundRx) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        (
+            Outbound {
+                tx,
+                queued: queued.clone(),
+                limit,
+                overflowed: Arc::new(AtomicBool::new(false)),
+            },
+            OutboundRx { rx, queued },
+        )
+    }
+
+    /// Queues a frame. Returns false if the connection is closing.
+    pub fn frame(&self, f: Bytes) -> bool {
+        let total = self.queued.fetch_add(f.len(), Ordering::Relaxed) + f.len();
+        if total > self.limit {
+            if !self.overflowed.swap(true, Ordering::Relaxed) {
+                warn!(
+                    queued = total,
+                    limit = self.limit,
+                    "client is not reading its replies; closing the connection"
+                );
+                let _ = self.tx.send(Out::Close);
+            }
+            self.queued.fetch_sub(f.len(), Ordering::Relaxed);
+            return false;
+        }
+        self.tx.send(Out::Frame(f)).is_ok()
+    }
+
+    /// Flushes what is queued, then closes the socket.
+    pub fn close(&self) {
+        let _ = self.tx.send(Out::Close);
+    }
+
+    /// Resolves once the writer task is gone.
+    pub async fn closed(&self) {
+        self.tx.closed().await
+    }
+}
+
+impl OutboundRx {
+    pub async fn recv(&mut self) -> Option<Out> {
+        self.rx.recv().await
+    }
+
+    pub fn try_recv(&mut self) -> Option<Out> {
+        self.rx.try_recv().ok()
+    }
+
+    /// The writer wrote `n` bytes of what was queued.
+    pub fn written(&self, n: usize) {
+        self.queued.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
+struct Conn {
+    tx: Outbound,
     /// The connection's identities, for filtering notifications by ACL.
     ids: Vec<Id>,
     /// Counters for the `cons`/`stat` words and the admin server.
@@ -53,14 +131,14 @@ pub fn frame(header: &ReplyHeader, body: Option<&dyn Fn(&mut BytesMut)>) -> Byte
 }
 
 impl Conns {
-    pub fn register(&self, tx: UnboundedSender<Out>, ids: Vec<Id>) -> ConnId {
+    pub fn register(&self, tx: Outbound, ids: Vec<Id>) -> ConnId {
         self.register_with_stats(tx, ids, None)
     }
 
     /// `register`, with the connection's statistics.
     pub fn register_with_stats(
         &self,
-        tx: UnboundedSender<Out>,
+        tx: Outbound,
         ids: Vec<Id>,
         stats: Option<Arc<ConnStats>>,
     ) -> ConnId {
@@ -94,7 +172,7 @@ impl Conns {
 
     pub fn close(&self, id: ConnId) {
         if let Some(c) = self.map.get(&id) {
-            let _ = c.tx.send(Out::Close);
+            c.tx.close();
         }
     }
 
@@ -128,6 +206,6 @@ impl Notify for Conns {
             path: path.to_string(),
         };
         let f = frame(&header, Some(&|out: &mut BytesMut| event.write(out)));
-        let _ = c.tx.send(Out::Frame(f));
+        c.tx.frame(f);
     }
 }

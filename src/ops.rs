@@ -27,7 +27,7 @@ use tracing::{debug, info, warn};
 use crate::committer::Outcome;
 
 use crate::acl;
-use crate::conns::{frame, Out};
+use crate::conns::{frame, Outbound};
 use crate::plan::{OpResult, WriteCtx, WriteOp};
 use crate::server::Server;
 use crate::session::now_ms;
@@ -38,7 +38,7 @@ pub struct Handler {
     server: Arc<Server>,
     conn: ConnId,
     session: i64,
-    tx: mpsc::UnboundedSender<Out>,
+    tx: Outbound,
     /// The connection's identities (ip, digest, ...), a set.
     auth_ids: Vec<Id>,
     /// Replies in request order, to the sequencer.
@@ -86,7 +86,7 @@ impl Handler {
         conn: ConnId,
         session: i64,
         peer: SocketAddr,
-        tx: mpsc::UnboundedSender<Out>,
+        tx: Outbound,
     ) -> Handler {
         let ip = Id {
             scheme: "ip".into(),
@@ -567,10 +567,8 @@ impl Handler {
                 state: jute::KeeperState::SyncConnected as i32,
                 path: p.to_string(),
             };
-            let _ = self.tx.send(Out::Frame(frame(
-                &header,
-                Some(&|out: &mut BytesMut| ev.write(out)),
-            )));
+            self.tx
+                .frame(frame(&header, Some(&|out: &mut BytesMut| ev.write(out))));
         };
         let mut w = st.watches.lock();
         for p in data {
@@ -721,7 +719,7 @@ fn write_reply(kind: WriteKind, outcome: Outcome, session: i64) -> Reply {
 /// Sends replies in request order, awaiting pipelined writes in turn.
 async fn sequence(
     mut slots: mpsc::UnboundedReceiver<Slot>,
-    tx: mpsc::UnboundedSender<Out>,
+    tx: Outbound,
     finished: watch::Sender<u64>,
     closing: Arc<std::sync::atomic::AtomicBool>,
     session: i64,
@@ -748,7 +746,7 @@ async fn sequence(
             Reply::Close(z, e) => (z, e as i32, None, false),
             Reply::Drop => {
                 closing.store(true, std::sync::atomic::Ordering::Relaxed);
-                let _ = tx.send(Out::Close);
+                tx.close();
                 continue;
             }
         };
@@ -757,10 +755,10 @@ async fn sequence(
             Some(w) => frame(&header, Some(&|out: &mut BytesMut| w(out))),
             None => frame(&header, None),
         };
-        let _ = tx.send(Out::Frame(f));
+        tx.frame(f);
         if !keep {
             closing.store(true, std::sync::atomic::Ordering::Relaxed);
-            let _ = tx.send(Out::Close);
+            tx.close();
         }
     }
 }

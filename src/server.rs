@@ -68,6 +68,9 @@ pub struct Config {
     pub reaper: crate::reaper::ReaperConfig,
     /// etcd's --max-txn-ops: bounds how many writes one group commit takes.
     pub etcd_max_txn_ops: usize,
+    /// Bytes a connection may have queued for its client before it is
+    /// closed as not reading.
+    pub max_outbound_bytes: usize,
 }
 
 impl Config {
