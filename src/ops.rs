@@ -166,53 +166,18 @@ impl Handler {
     /// Hands a write to the committer without waiting for it. Gives the
     /// request back if it is not a (well-formed) write.
     fn pipeline_write(&mut self, xid: i32, req: Request) -> Option<Request> {
+        let single = |op: WriteOp| (vec![op], WriteKind::Single);
         let (ops, kind) = match req {
-            Request::Create(r) => (vec![create_op(OpCode::Create, r)], WriteKind::Single),
-            Request::Create2(r) => (vec![create_op(OpCode::Create2, r)], WriteKind::Single),
-            Request::CreateContainer(r) => (
-                vec![create_op(OpCode::CreateContainer, r)],
-                WriteKind::Single,
-            ),
-            Request::CreateTtl(r) => (
-                vec![WriteOp::Create {
-                    opcode: OpCode::CreateTtl,
-                    path: r.path,
-                    data: r.data,
-                    acl: r.acl,
-                    flags: r.flags,
-                    ttl: r.ttl,
-                }],
-                WriteKind::Single,
-            ),
-            Request::Delete(r) => (
-                vec![WriteOp::Delete {
-                    path: r.path,
-                    version: r.version,
-                }],
-                WriteKind::Single,
-            ),
-            Request::DeleteContainer(r) => (
-                vec![WriteOp::DeleteContainer {
-                    path: String::from_utf8_lossy(&r.path.unwrap_or_default()).into_owned(),
-                }],
-                WriteKind::Single,
-            ),
-            Request::SetData(r) => (
-                vec![WriteOp::SetData {
-                    path: r.path,
-                    data: r.data,
-                    version: r.version,
-                }],
-                WriteKind::Single,
-            ),
-            Request::SetAcl(r) => (
-                vec![WriteOp::SetAcl {
-                    path: r.path,
-                    acl: r.acl,
-                    version: r.version,
-                }],
-                WriteKind::Single,
-            ),
+            Request::Create(r) => single(WriteOp::create(OpCode::Create, r)),
+            Request::Create2(r) => single(WriteOp::create(OpCode::Create2, r)),
+            Request::CreateContainer(r) => single(WriteOp::create(OpCode::CreateContainer, r)),
+            Request::CreateTtl(r) => single(r.into()),
+            Request::Delete(r) => single(r.into()),
+            Request::DeleteContainer(r) => single(WriteOp::DeleteContainer {
+                path: String::from_utf8_lossy(&r.path.unwrap_or_default()).into_owned(),
+            }),
+            Request::SetData(r) => single(r.into()),
+            Request::SetAcl(r) => single(r.into()),
             Request::Multi(m) => match multi_ops(&m) {
                 Some(ops) if !ops.is_empty() => {
                     let n = ops.len();
@@ -626,47 +591,19 @@ impl Handler {
     }
 }
 
-fn create_op(opcode: OpCode, r: jute::CreateRequest) -> WriteOp {
-    WriteOp::Create {
-        opcode,
-        path: r.path,
-        data: r.data,
-        acl: r.acl,
-        flags: r.flags,
-        ttl: -1,
-    }
-}
-
 /// The write ops of a multi; `None` if it holds a read op.
 fn multi_ops(m: &MultiRequest) -> Option<Vec<WriteOp>> {
     m.ops
         .iter()
         .map(|op| {
             Some(match op.clone() {
-                MultiOp::Create(r) => create_op(OpCode::Create, r),
-                MultiOp::Create2(r) => create_op(OpCode::Create2, r),
-                MultiOp::CreateContainer(r) => create_op(OpCode::CreateContainer, r),
-                MultiOp::CreateTtl(r) => WriteOp::Create {
-                    opcode: OpCode::CreateTtl,
-                    path: r.path,
-                    data: r.data,
-                    acl: r.acl,
-                    flags: r.flags,
-                    ttl: r.ttl,
-                },
-                MultiOp::Delete(r) => WriteOp::Delete {
-                    path: r.path,
-                    version: r.version,
-                },
-                MultiOp::SetData(r) => WriteOp::SetData {
-                    path: r.path,
-                    data: r.data,
-                    version: r.version,
-                },
-                MultiOp::Check(r) => WriteOp::Check {
-                    path: r.path,
-                    version: r.version,
-                },
+                MultiOp::Create(r) => WriteOp::create(OpCode::Create, r),
+                MultiOp::Create2(r) => WriteOp::create(OpCode::Create2, r),
+                MultiOp::CreateContainer(r) => WriteOp::create(OpCode::CreateContainer, r),
+                MultiOp::CreateTtl(r) => r.into(),
+                MultiOp::Delete(r) => r.into(),
+                MultiOp::SetData(r) => r.into(),
+                MultiOp::Check(r) => r.into(),
                 MultiOp::GetData(_) | MultiOp::GetChildren(_) => return None,
             })
         })

@@ -60,6 +60,80 @@ pub enum WriteOp {
     },
 }
 
+impl WriteOp {
+    /// create, create2 and createContainer share one request record; the
+    /// opcode decides what kind of node it makes.
+    pub fn create(opcode: OpCode, r: jute::CreateRequest) -> WriteOp {
+        WriteOp::Create {
+            opcode,
+            path: r.path,
+            data: r.data,
+            acl: r.acl,
+            flags: r.flags,
+            ttl: -1,
+        }
+    }
+
+    /// Deletes every ephemeral of a session (its close or expiry).
+    pub fn delete_ephemerals(tree: &Tree, session: i64) -> Vec<WriteOp> {
+        tree.ephemerals_of(session)
+            .into_iter()
+            .map(|path| WriteOp::Delete { path, version: -1 })
+            .collect()
+    }
+}
+
+impl From<jute::CreateTtlRequest> for WriteOp {
+    fn from(r: jute::CreateTtlRequest) -> WriteOp {
+        WriteOp::Create {
+            opcode: OpCode::CreateTtl,
+            path: r.path,
+            data: r.data,
+            acl: r.acl,
+            flags: r.flags,
+            ttl: r.ttl,
+        }
+    }
+}
+
+impl From<jute::DeleteRequest> for WriteOp {
+    fn from(r: jute::DeleteRequest) -> WriteOp {
+        WriteOp::Delete {
+            path: r.path,
+            version: r.version,
+        }
+    }
+}
+
+impl From<jute::SetDataRequest> for WriteOp {
+    fn from(r: jute::SetDataRequest) -> WriteOp {
+        WriteOp::SetData {
+            path: r.path,
+            data: r.data,
+            version: r.version,
+        }
+    }
+}
+
+impl From<jute::SetAclRequest> for WriteOp {
+    fn from(r: jute::SetAclRequest) -> WriteOp {
+        WriteOp::SetAcl {
+            path: r.path,
+            acl: r.acl,
+            version: r.version,
+        }
+    }
+}
+
+impl From<jute::CheckVersionRequest> for WriteOp {
+    fn from(r: jute::CheckVersionRequest) -> WriteOp {
+        WriteOp::Check {
+            path: r.path,
+            version: r.version,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum OpResult {
     Create { path: String },

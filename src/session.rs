@@ -333,12 +333,7 @@ impl Sessions {
     async fn expire_now(&self, id: i64) -> Result<i64, WriteError> {
         let layout = self.writer.replica().layout().clone();
         let instance = self.instance.clone();
-        let ctx = WriteCtx {
-            session_id: id,
-            auth_ids: vec![],
-            now_ms: now_ms(),
-            ttl_enabled: false,
-        };
+        let ctx = cleanup_ctx(id);
         let outcome = self
             .writer
             .write_with(&ctx, |tree| {
@@ -346,11 +341,7 @@ impl Sessions {
                 if s.rec.owner != instance {
                     return None;
                 }
-                let ops = tree
-                    .ephemerals_of(id)
-                    .into_iter()
-                    .map(|path| WriteOp::Delete { path, version: -1 })
-                    .collect();
+                let ops = WriteOp::delete_ephemerals(tree, id);
                 let key = layout.session_key(id);
                 Some((
                     ops,
@@ -386,23 +377,14 @@ impl Sessions {
     /// Deletes the ephemerals of a session whose record is gone.
     async fn cleanup_orphan(self: Arc<Self>, id: i64) {
         let layout = self.writer.replica().layout().clone();
-        let ctx = WriteCtx {
-            session_id: id,
-            auth_ids: vec![],
-            now_ms: now_ms(),
-            ttl_enabled: false,
-        };
+        let ctx = cleanup_ctx(id);
         let r = self
             .writer
             .write_with(&ctx, |tree| {
                 if tree.session(id).is_some() {
                     return None;
                 }
-                let ops: Vec<WriteOp> = tree
-                    .ephemerals_of(id)
-                    .into_iter()
-                    .map(|path| WriteOp::Delete { path, version: -1 })
-                    .collect();
+                let ops = WriteOp::delete_ephemerals(tree, id);
                 if ops.is_empty() {
                     return None;
                 }
@@ -524,6 +506,16 @@ impl Sessions {
                 });
             }
         }
+    }
+}
+
+/// The context of zoe's own deletes on a session's behalf.
+fn cleanup_ctx(session_id: i64) -> WriteCtx {
+    WriteCtx {
+        session_id,
+        auth_ids: vec![],
+        now_ms: now_ms(),
+        ttl_enabled: false,
     }
 }
 
