@@ -33,6 +33,22 @@ pub struct Committer {
 /// for keeping a batch under etcd's --max-txn-ops.
 const ETCD_OPS_PER_OP: usize = 4;
 
+/// Data bytes one batch may carry, under etcd's default request limit
+/// (--max-request-bytes, 1.5 MiB) with room for keys and metadata. A
+/// single larger write still goes alone.
+const MAX_BATCH_BYTES: usize = 1 << 20;
+
+fn data_bytes(ops: &[WriteOp]) -> usize {
+    ops.iter()
+        .map(|op| match op {
+            WriteOp::Create { data, .. } | WriteOp::SetData { data, .. } => {
+                data.as_ref().map(|d| d.len()).unwrap_or(0) + 256
+            }
+            _ => 256,
+        })
+        .sum()
+}
+
 impl Committer {
     pub fn start(writer: Writer, max_txn_ops: usize) -> Committer {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -60,14 +76,17 @@ async fn run(writer: Writer, mut rx: mpsc::UnboundedReceiver<Job>, max_txn_ops: 
             },
         };
         let mut budget = first.ops.len().max(1) * ETCD_OPS_PER_OP;
+        let mut bytes = data_bytes(&first.ops);
         let mut jobs = vec![first];
         while let Ok(j) = rx.try_recv() {
             let cost = j.ops.len().max(1) * ETCD_OPS_PER_OP;
-            if budget + cost > max_txn_ops {
+            let size = data_bytes(&j.ops);
+            if budget + cost > max_txn_ops || bytes + size > MAX_BATCH_BYTES {
                 held = Some(j);
                 break;
             }
             budget += cost;
+            bytes += size;
             jobs.push(j);
         }
         let (batch, replies): (Vec<_>, Vec<_>) =

@@ -43,7 +43,12 @@ pub struct Replica {
     session_changes: mpsc::UnboundedSender<SessionChange>,
 }
 
-const PAGE: i64 = 2000;
+/// Keys per range request when loading.
+const PAGE: i64 = 5000;
+
+/// Largest etcd response accepted: a page of keys, or one revision's
+/// events, can hold many values of up to jute.maxbuffer each.
+const MAX_MESSAGE: usize = 512 << 20;
 
 impl Replica {
     /// Loads the tree and starts following etcd. Returns once the replica
@@ -116,16 +121,27 @@ impl Replica {
     /// On a reload after a compaction, fires the events that the gap hid.
     async fn load(&self, client: &Client) -> anyhow::Result<i64> {
         let (start, end) = self.layout.watch_range();
-        let mut kv = client.kv_client();
+        let mut kv = client.kv_client().max_decoding_message_size(MAX_MESSAGE);
         let mut from = start.clone();
         let mut at = 0i64;
         let mut changes = Vec::new();
+        let mut page = PAGE;
         loop {
-            let mut opts = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
+            let mut opts = GetOptions::new().with_range(end.clone()).with_limit(page);
             if at > 0 {
                 opts = opts.with_revision(at);
             }
-            let resp = kv.get(from.clone(), Some(opts)).await?;
+            let resp = match kv.get(from.clone(), Some(opts)).await {
+                Ok(r) => r,
+                // A page of large values can exceed the message limit:
+                // ask for fewer keys.
+                Err(e) if page > 1 && e.to_string().contains("too large") => {
+                    page = (page / 4).max(1);
+                    warn!(page, error = %e, "etcd page too large; asking for fewer keys");
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             if at == 0 {
                 at = resp.header().map(|h| h.revision()).unwrap_or(0);
             }
@@ -187,7 +203,7 @@ impl Replica {
                 .with_range(end.clone())
                 .with_start_revision(rev + 1)
                 .with_progress_notify();
-            let mut wc = client.watch_client();
+            let mut wc = client.watch_client().max_decoding_message_size(MAX_MESSAGE);
             let (mut watcher, mut stream) = match wc.watch(start.clone(), Some(opts)).await {
                 Ok(w) => w,
                 Err(e) => {

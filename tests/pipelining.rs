@@ -186,3 +186,45 @@ fn concurrent_sequential_creates_stay_unique_and_ordered() {
     let expected: Vec<u64> = (0..6 * per as u64).collect();
     assert_eq!(all, expected, "every number used once, none skipped");
 }
+
+#[test]
+fn pipelined_large_writes_fit_etcd_request_limits() {
+    let etcd = EtcdServer::start();
+    let zoe = Zoe::start(&etcd);
+    let mut c = Conn::open(&zoe.addr());
+    // Eight writes of ~900 KB queued at once: grouped naively they would
+    // exceed etcd's 1.5 MiB request limit.
+    let big = Bytes::from(vec![b'z'; 900_000]);
+    for i in 0..8 {
+        c.send(
+            i,
+            &Request::Create(CreateRequest {
+                path: format!("/big{i}"),
+                data: Some(big.clone()),
+                acl: jute::Acl::open_acl_unsafe(),
+                flags: 0,
+            }),
+        );
+    }
+    for i in 0..8 {
+        let (h, _) = c.reply();
+        assert_eq!((h.xid, h.err), (i, 0));
+    }
+    c.send(
+        100,
+        &Request::GetData(GetDataRequest {
+            path: "/big7".into(),
+            watch: false,
+        }),
+    );
+    let (h, body) = c.reply();
+    assert_eq!(h.err, 0);
+    assert_eq!(
+        jute::GetDataResponse::decode(body)
+            .unwrap()
+            .data
+            .unwrap()
+            .len(),
+        900_000
+    );
+}
