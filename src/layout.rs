@@ -87,6 +87,11 @@ impl Layout {
         self.key(&[SIDE.as_bytes(), b"auth"])
     }
 
+    /// Written by `sync` to push a revision through the watch.
+    pub fn sync_key(&self) -> Vec<u8> {
+        self.key(&[SIDE.as_bytes(), b"sync"])
+    }
+
     pub fn layout_key(&self) -> Vec<u8> {
         self.key(&[SIDE.as_bytes(), b"layout"])
     }

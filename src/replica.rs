@@ -37,7 +37,9 @@ pub struct SessionChange {
 pub struct Replica {
     state: RwLock<State>,
     applied: watch::Sender<i64>,
-    progress: mpsc::UnboundedSender<()>,
+    /// For marker writes (see `wait_for`).
+    kv: etcd_client::KvClient,
+    marker: tokio::sync::Mutex<()>,
     layout: Layout,
     notify: Arc<dyn Notify + Send + Sync>,
     session_changes: mpsc::UnboundedSender<SessionChange>,
@@ -59,7 +61,6 @@ impl Replica {
         notify: Arc<dyn Notify + Send + Sync>,
         session_changes: mpsc::UnboundedSender<SessionChange>,
     ) -> anyhow::Result<Arc<Replica>> {
-        let (progress_tx, progress_rx) = mpsc::unbounded_channel();
         let (applied, _) = watch::channel(0);
         let replica = Arc::new(Replica {
             state: RwLock::new(State {
@@ -68,14 +69,15 @@ impl Replica {
                 revision: 0,
             }),
             applied,
-            progress: progress_tx,
+            kv: client.kv_client(),
+            marker: tokio::sync::Mutex::new(()),
             layout,
             notify,
             session_changes,
         });
         let rev = replica.load(&client).await?;
         let feed = replica.clone();
-        tokio::spawn(async move { feed.follow(client, rev, progress_rx).await });
+        tokio::spawn(async move { feed.follow(client, rev).await });
         Ok(replica)
     }
 
@@ -91,30 +93,62 @@ impl Replica {
         &self.layout
     }
 
-    /// Waits until every etcd revision up to `rev` has been applied. Asks
-    /// etcd for a progress notification while waiting, because revisions
-    /// made outside our key range never arrive as events.
+    /// Waits until every etcd revision up to `rev` has been applied.
+    ///
+    /// Revisions made outside our key range never arrive as events, so if
+    /// the replica does not get there by itself, a marker put into our
+    /// range (`0zoe/sync`) brings a revision at or past `rev` through the
+    /// watch; the watch delivers events in order, so once it is applied,
+    /// so is everything before it. (etcd's progress notifications cannot
+    /// serve here: etcd 3.4 answers a progress request with its current
+    /// revision even while the watcher is still behind.)
     pub async fn wait_for(&self, rev: i64, timeout: Duration) -> bool {
         let mut rx = self.applied.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut asked = false;
+        let mut marked = false;
         loop {
             if *rx.borrow_and_update() >= rev {
                 return true;
             }
-            if !asked {
-                let _ = self.progress.send(());
-                asked = true;
-            }
-            let tick = tokio::time::sleep(Duration::from_millis(50));
+            let pause = tokio::time::sleep(Duration::from_millis(if marked { 500 } else { 20 }));
             tokio::select! {
                 r = rx.changed() => if r.is_err() { return false },
-                _ = tick => { asked = false; }
+                _ = pause => {
+                    if *rx.borrow() < rev && self.put_marker().await.is_some() {
+                        marked = true;
+                    }
+                }
             }
             if tokio::time::Instant::now() >= deadline {
                 return *rx.borrow() >= rev;
             }
         }
+    }
+
+    /// Writes the marker key; returns the revision it was written at.
+    async fn put_marker(&self) -> Option<i64> {
+        let _one_at_a_time = self.marker.lock().await;
+        let mut kv = self.kv.clone();
+        match kv.put(self.layout.sync_key(), Vec::new(), None).await {
+            Ok(r) => r.header().map(|h| h.revision()),
+            Err(e) => {
+                debug!(error = %e, "sync marker put failed");
+                None
+            }
+        }
+    }
+
+    /// ZooKeeper's sync: brings the replica up to etcd's current revision
+    /// (a marker write, then waiting for it). Returns that revision.
+    pub async fn sync(&self, timeout: Duration) -> anyhow::Result<i64> {
+        let rev = self
+            .put_marker()
+            .await
+            .ok_or_else(|| anyhow::anyhow!("etcd did not take the sync marker"))?;
+        if !self.wait_for(rev, timeout).await {
+            anyhow::bail!("replica did not reach revision {rev}");
+        }
+        Ok(self.revision().max(rev))
     }
 
     /// Reads the whole layout range at one revision and replaces the tree.
@@ -191,20 +225,14 @@ impl Replica {
         Ok(at)
     }
 
-    async fn follow(
-        self: Arc<Self>,
-        client: Client,
-        mut rev: i64,
-        mut progress_rx: mpsc::UnboundedReceiver<()>,
-    ) {
+    async fn follow(self: Arc<Self>, client: Client, mut rev: i64) {
         let (start, end) = self.layout.watch_range();
         loop {
             let opts = WatchOptions::new()
                 .with_range(end.clone())
-                .with_start_revision(rev + 1)
-                .with_progress_notify();
+                .with_start_revision(rev + 1);
             let mut wc = client.watch_client().max_decoding_message_size(MAX_MESSAGE);
-            let (mut watcher, mut stream) = match wc.watch(start.clone(), Some(opts)).await {
+            let (_watcher, mut stream) = match wc.watch(start.clone(), Some(opts)).await {
                 Ok(w) => w,
                 Err(e) => {
                     warn!(error = %e, "etcd watch failed; retrying");
@@ -215,13 +243,6 @@ impl Replica {
             debug!(from = rev + 1, "watching etcd");
             loop {
                 tokio::select! {
-                    p = progress_rx.recv() => {
-                        if p.is_none() { return; }
-                        while progress_rx.try_recv().is_ok() {}
-                        if let Err(e) = watcher.request_progress().await {
-                            warn!(error = %e, "etcd progress request failed");
-                        }
-                    }
                     msg = stream.message() => {
                         match msg {
                             Ok(Some(resp)) => {
@@ -256,14 +277,9 @@ impl Replica {
     fn apply_response(&self, resp: &etcd_client::WatchResponse, mut rev: i64) -> i64 {
         let events = resp.events();
         if events.is_empty() {
-            // A progress notification: nothing in our range changed up to
-            // the header revision.
-            let hr = resp.header().map(|h| h.revision()).unwrap_or(0);
-            if hr > rev {
-                self.state.write().revision = hr;
-                self.applied.send_replace(hr);
-                rev = hr;
-            }
+            // Created confirmations and progress notifications carry etcd's
+            // current revision, which says nothing reliable about what this
+            // watch has delivered (see `wait_for`).
             return rev;
         }
         let mut i = 0;

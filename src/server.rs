@@ -439,18 +439,7 @@ impl Server {
 
     /// Brings the replica up to etcd's current revision (ZooKeeper's sync).
     pub async fn catch_up(&self) -> anyhow::Result<i64> {
-        let mut kv = self.client.kv_client();
-        let resp = kv
-            .get(
-                self.replica.layout().layout_key(),
-                Some(GetOptions::new().with_count_only()),
-            )
-            .await?;
-        let rev = resp.header().map(|h| h.revision()).unwrap_or(0);
-        if !self.replica.wait_for(rev, Duration::from_secs(10)).await {
-            anyhow::bail!("replica did not reach revision {rev}");
-        }
-        Ok(self.replica.revision().max(rev))
+        self.replica.sync(Duration::from_secs(10)).await
     }
 
     /// Accepts clients on one plain listener until `shutdown` resolves

@@ -718,6 +718,11 @@ impl Zoe {
         }
     }
 
+    /// The zoe process id (to pause it with SIGSTOP in fault tests).
+    pub fn pid(&self) -> Option<u32> {
+        self.process.pid()
+    }
+
     /// `127.0.0.1:PORT`
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
