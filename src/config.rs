@@ -150,6 +150,11 @@ pub struct Options {
     /// with the supervised local etcd, which is started with that].
     #[arg(long)]
     pub etcd_max_txn_ops: Option<usize>,
+    /// Group concurrent writes into shared etcd transactions and pipeline
+    /// a connection's writes: faster, but writes committed together share
+    /// a zxid (docs/COMPATIBILITY.md) [default: false].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub group_commit: Option<bool>,
     /// Bytes of replies and notifications a connection may have queued for
     /// a client that does not read them; past it the connection is closed
     /// [default: 67108864].
@@ -233,6 +238,7 @@ impl Options {
             container_max_per_minute,
             container_max_never_used_ms,
             etcd_max_txn_ops,
+            group_commit,
             max_outbound_bytes,
             data_dir,
             local_etcd_port,
@@ -585,6 +591,7 @@ impl Options {
                 admin_listen: self.admin_listen,
                 ready_max_lag: self.ready_max_lag.unwrap_or(defaults::READY_MAX_LAG),
                 etcd_max_txn_ops,
+                group_commit: self.group_commit.unwrap_or(false),
                 max_outbound_bytes: self
                     .max_outbound_bytes
                     .unwrap_or(defaults::MAX_OUTBOUND_BYTES),

@@ -312,6 +312,9 @@ async fn write_loop(wr: BoxWrite, mut rx: OutboundRx, stats: Arc<ConnStats>) {
 /// Maps a decoding failure to ZooKeeper's reaction.
 pub fn decode_failure(e: &DecodeError) -> (i32, bool) {
     match e {
+        // createSession is a known transaction type to ZooKeeper, which
+        // then fails to read it as a request.
+        DecodeError::UnknownOpcode(-10) => (jute::ErrorCode::MarshallingError as i32, false),
         DecodeError::UnknownOpcode(_) => (jute::ErrorCode::Unimplemented as i32, true),
         _ => (jute::ErrorCode::MarshallingError as i32, false),
     }

@@ -200,6 +200,11 @@ pub struct Meta {
     /// a single put.
     #[serde(rename = "vo", default, skip_serializing_if = "is_zero_i32")]
     pub version_offset: i32,
+    /// czxid when it is not the data key's create_revision: -1 for "the
+    /// revision this record was written at" (a node deleted and re-created
+    /// by one multi, which etcd sees as a single put), or the value itself.
+    #[serde(rename = "cz", default, skip_serializing_if = "is_zero_i64")]
+    pub czxid: i64,
 }
 
 /// `0zoe/c<path>`: a parent's child counters. Written in the same

@@ -339,6 +339,7 @@ pub fn node_ops(layout: &Layout, n: &SourceNode) -> Option<(Vec<Compare>, Vec<Tx
         owner: 0,
         ttl,
         version_offset: n.stat.version,
+        czxid: 0,
     };
     let mut compares = Vec::new();
     let mut ops = Vec::new();

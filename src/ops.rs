@@ -38,7 +38,6 @@ pub struct Handler {
     server: Arc<Server>,
     conn: ConnId,
     session: i64,
-    tx: Outbound,
     /// The connection's identities (ip, digest, ...), a set.
     auth_ids: Vec<Id>,
     /// Replies in request order, to the sequencer.
@@ -58,6 +57,8 @@ enum WriteKind {
 
 /// One reply position in the connection's order.
 enum Slot {
+    /// Notifications that must leave in this position (SetWatches').
+    Frames(Vec<Bytes>),
     Ready(i32, Reply),
     Write(i32, WriteKind, oneshot::Receiver<Outcome>),
 }
@@ -74,6 +75,8 @@ enum Reply {
     Ok(i64, Option<Body>),
     /// Header-only error.
     Err(i64, ErrorCode),
+    /// An error that ZooKeeper sends with a body anyway.
+    ErrBody(i64, ErrorCode, Option<Body>),
     /// Reply, then close the connection.
     Close(i64, ErrorCode),
     /// Close without replying.
@@ -106,7 +109,6 @@ impl Handler {
             server,
             conn,
             session,
-            tx,
             auth_ids: vec![ip],
             slots,
             submitted: 0,
@@ -144,7 +146,8 @@ impl Handler {
                 return self.send(
                     xid,
                     if close {
-                        Reply::Close(zxid, code)
+                        // ZooKeeper's UnimplementedRequestProcessor stamps -1.
+                        Reply::Close(-1, code)
                     } else {
                         Reply::Err(zxid, code)
                     },
@@ -155,44 +158,63 @@ impl Handler {
             // Expired or moved to another instance: ZooKeeper closes.
             return self.send(xid, Reply::Drop);
         }
-        let Some(req) = self.pipeline_write(xid, req) else {
-            return !self.closing.load(std::sync::atomic::Ordering::Relaxed);
+        let req = match write_request(req) {
+            Ok((ops, kind)) if self.server.config.group_commit => {
+                // Pipelined: the committer groups it with other writes.
+                let rx = self.server.committer.submit(ops, self.ctx());
+                self.submitted += 1;
+                let _ = self.slots.send(Slot::Write(xid, kind, rx));
+                return !self.closing.load(std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok((ops, kind)) => {
+                // One etcd transaction per write, in request order: every
+                // write gets its own zxid, exactly as in ZooKeeper.
+                let outcome = self
+                    .server
+                    .writer
+                    .write_batch(&[(ops, self.ctx())])
+                    .await
+                    .map(|mut o| o.pop().expect("one outcome per write"))
+                    .map_err(Arc::new);
+                let reply = write_reply(kind, outcome, self.session);
+                return self.send(xid, reply);
+            }
+            Err(req) => *req,
         };
         self.wait_writes().await;
         let reply = self.dispatch(xid, req).await;
         self.send(xid, reply)
     }
+}
 
-    /// Hands a write to the committer without waiting for it. Gives the
-    /// request back if it is not a (well-formed) write.
-    fn pipeline_write(&mut self, xid: i32, req: Request) -> Option<Request> {
-        let single = |op: WriteOp| (vec![op], WriteKind::Single);
-        let (ops, kind) = match req {
-            Request::Create(r) => single(WriteOp::create(OpCode::Create, r)),
-            Request::Create2(r) => single(WriteOp::create(OpCode::Create2, r)),
-            Request::CreateContainer(r) => single(WriteOp::create(OpCode::CreateContainer, r)),
-            Request::CreateTtl(r) => single(r.into()),
-            Request::Delete(r) => single(r.into()),
-            Request::DeleteContainer(r) => single(WriteOp::DeleteContainer {
-                path: String::from_utf8_lossy(&r.path.unwrap_or_default()).into_owned(),
-            }),
-            Request::SetData(r) => single(r.into()),
-            Request::SetAcl(r) => single(r.into()),
-            Request::Multi(m) => match multi_ops(&m) {
-                Some(ops) if !ops.is_empty() => {
-                    let n = ops.len();
-                    (ops, WriteKind::Multi(n))
-                }
-                _ => return Some(Request::Multi(m)),
-            },
-            other => return Some(other),
-        };
-        let rx = self.server.committer.submit(ops, self.ctx());
-        self.submitted += 1;
-        let _ = self.slots.send(Slot::Write(xid, kind, rx));
-        None
-    }
+/// The ops of a write request and how to shape its reply; the request
+/// back if it is not a well-formed write.
+fn write_request(req: Request) -> Result<(Vec<WriteOp>, WriteKind), Box<Request>> {
+    let single = |op: WriteOp| (vec![op], WriteKind::Single);
+    let (ops, kind) = match req {
+        Request::Create(r) => single(WriteOp::create(OpCode::Create, r)),
+        Request::Create2(r) => single(WriteOp::create(OpCode::Create2, r)),
+        Request::CreateContainer(r) => single(WriteOp::create(OpCode::CreateContainer, r)),
+        Request::CreateTtl(r) => single(r.into()),
+        Request::Delete(r) => single(r.into()),
+        Request::DeleteContainer(r) => single(WriteOp::DeleteContainer {
+            path: String::from_utf8_lossy(&r.path.unwrap_or_default()).into_owned(),
+        }),
+        Request::SetData(r) => single(r.into()),
+        Request::SetAcl(r) => single(r.into()),
+        Request::Multi(m) => match multi_ops(&m) {
+            Some(ops) if !ops.is_empty() => {
+                let n = ops.len();
+                (ops, WriteKind::Multi(n))
+            }
+            _ => return Err(Box::new(Request::Multi(m))),
+        },
+        other => return Err(Box::new(other)),
+    };
+    Ok((ops, kind))
+}
 
+impl Handler {
     fn ids(&self) -> &[Id] {
         &self.auth_ids
     }
@@ -215,15 +237,20 @@ impl Handler {
             Request::GetAcl(r) => self.get_acl(&r.path),
             Request::GetAllChildrenNumber(r) => {
                 let st = self.server.replica.read();
-                match st.tree.get(&r.path) {
+                let path = node_path(&r.path);
+                match st.tree.get(path) {
                     None => Reply::Err(st.revision, ErrorCode::NoNode),
-                    Some(e) if !acl::allowed(&e.acl(&r.path), jute::perms::READ, self.ids()) => {
+                    Some(e) if !acl::allowed(&e.acl(path), jute::perms::READ, self.ids()) => {
                         Reply::Err(st.revision, ErrorCode::NoAuth)
                     }
                     Some(_) => Reply::Ok(
                         st.revision,
                         body(GetAllChildrenNumberResponse {
-                            total_number: st.tree.descendants(&r.path) as i32,
+                            // ZooKeeper's node table holds the root under
+                            // both "" and "/", and counts the latter as a
+                            // descendant of "".
+                            total_number: st.tree.descendants(path) as i32
+                                + i32::from(r.path.is_empty()),
                         }),
                     ),
                 }
@@ -234,7 +261,7 @@ impl Handler {
                 let all = prefix.is_empty() || prefix == "/";
                 let ephemerals = st
                     .tree
-                    .ephemerals_of(self.session)
+                    .ephemerals_in_zookeeper_order(self.session)
                     .into_iter()
                     .filter(|p| all || p.starts_with(prefix))
                     .collect();
@@ -261,7 +288,7 @@ impl Handler {
             Request::MultiRead(m) => self.multi_read(m),
             Request::Check(_) => {
                 // Only valid inside a multi since 3.5.
-                Reply::Close(self.server.replica.revision(), ErrorCode::Unimplemented)
+                Reply::Close(-1, ErrorCode::Unimplemented)
             }
             Request::Reconfig(_) => {
                 Reply::Err(self.server.replica.revision(), ErrorCode::ReconfigDisabled)
@@ -347,24 +374,29 @@ impl Handler {
         }
         let ids = self.ids();
         if let Some(e) = st.tree.get(path) {
-            if !acl::allowed(&e.acl(path), jute::perms::READ, ids) {
+            if !acl::allowed(&e.acl(node_path(path)), jute::perms::READ, ids) {
                 return Reply::Err(st.revision, ErrorCode::NoAuth);
             }
         }
         if watch {
             st.watches.lock().add(self.conn, path, kind::DATA);
         }
-        match st.tree.get(path) {
-            Some(e) => Reply::Ok(st.revision, body(ExistsResponse { stat: e.stat(path) })),
+        match st.tree.get(node_path(path)) {
+            Some(e) => Reply::Ok(
+                st.revision,
+                body(ExistsResponse {
+                    stat: e.stat(node_path(path)),
+                }),
+            ),
             None => Reply::Err(st.revision, ErrorCode::NoNode),
         }
     }
 
     fn get_data(&self, path: &str, watch: bool) -> Reply {
         let st = self.server.replica.read();
-        match st.tree.get(path) {
+        match st.tree.get(node_path(path)) {
             Some(e) => {
-                if !acl::allowed(&e.acl(path), jute::perms::READ, self.ids()) {
+                if !acl::allowed(&e.acl(node_path(path)), jute::perms::READ, self.ids()) {
                     return Reply::Err(st.revision, ErrorCode::NoAuth);
                 }
                 if watch {
@@ -374,7 +406,7 @@ impl Handler {
                     st.revision,
                     body(GetDataResponse {
                         data: e.data(),
-                        stat: e.stat(path),
+                        stat: e.stat(node_path(path)),
                     }),
                 )
             }
@@ -384,9 +416,9 @@ impl Handler {
 
     fn get_children(&self, path: &str, watch: bool, with_stat: bool) -> Reply {
         let st = self.server.replica.read();
-        match st.tree.get(path) {
+        match st.tree.get(node_path(path)) {
             Some(e) => {
-                if !acl::allowed(&e.acl(path), jute::perms::READ, self.ids()) {
+                if !acl::allowed(&e.acl(node_path(path)), jute::perms::READ, self.ids()) {
                     return Reply::Err(st.revision, ErrorCode::NoAuth);
                 }
                 if watch {
@@ -398,7 +430,7 @@ impl Handler {
                         st.revision,
                         body(GetChildren2Response {
                             children,
-                            stat: e.stat(path),
+                            stat: e.stat(node_path(path)),
                         }),
                     )
                 } else {
@@ -411,11 +443,12 @@ impl Handler {
 
     fn get_acl(&self, path: &str) -> Reply {
         let st = self.server.replica.read();
+        let path = node_path(path);
         let Some(e) = st.tree.get(path) else {
             return Reply::Err(st.revision, ErrorCode::NoNode);
         };
         let ids = self.ids();
-        let acl = e.acl(path);
+        let acl = e.acl(node_path(path));
         if !acl::allowed(&acl, jute::perms::READ | jute::perms::ADMIN, ids) {
             return Reply::Err(st.revision, ErrorCode::NoAuth);
         }
@@ -428,7 +461,7 @@ impl Handler {
             st.revision,
             body(GetAclResponse {
                 acl,
-                stat: e.stat(path),
+                stat: e.stat(node_path(path)),
             }),
         )
     }
@@ -460,6 +493,15 @@ impl Handler {
                     },
                     None => MultiResult::Error(ErrorCode::NoNode as i32),
                 },
+                // ZooKeeper fails the request with MARSHALLINGERROR; when no
+                // op is a read it still sends an (empty) multi response.
+                _ if m.ops.iter().all(|o| !o.is_read()) => {
+                    return Reply::ErrBody(
+                        st.revision,
+                        ErrorCode::MarshallingError,
+                        body(MultiResponse { results: vec![] }),
+                    )
+                }
                 _ => return Reply::Err(st.revision, ErrorCode::MarshallingError),
             };
             results.push(r);
@@ -521,6 +563,9 @@ impl Handler {
         recursive: &[String],
     ) -> Reply {
         let st = self.server.replica.read();
+        // Synthesised events go out after the replies to earlier requests
+        // and before this one's, as in ZooKeeper.
+        let frames = std::cell::RefCell::new(Vec::new());
         let notify = |t: EventType, p: &str| {
             let header = ReplyHeader {
                 xid: jute::xid::NOTIFICATION,
@@ -532,8 +577,9 @@ impl Handler {
                 state: jute::KeeperState::SyncConnected as i32,
                 path: p.to_string(),
             };
-            self.tx
-                .frame(frame(&header, Some(&|out: &mut BytesMut| ev.write(out))));
+            frames
+                .borrow_mut()
+                .push(frame(&header, Some(&|out: &mut BytesMut| ev.write(out))));
         };
         let mut w = st.watches.lock();
         for p in data {
@@ -563,6 +609,10 @@ impl Handler {
         }
         for p in recursive {
             w.add(self.conn, p, kind::RECURSIVE);
+        }
+        let frames = frames.into_inner();
+        if !frames.is_empty() {
+            let _ = self.slots.send(Slot::Frames(frames));
         }
         Reply::Ok(st.revision, None)
     }
@@ -596,6 +646,14 @@ fn multi_ops(m: &MultiRequest) -> Option<Vec<WriteOp>> {
     m.ops
         .iter()
         .map(|op| {
+            if let MultiOp::Create(r) | MultiOp::Create2(r) | MultiOp::CreateContainer(r) = op {
+                // ZooKeeper refuses the whole multi when it cannot even
+                // build the op: an unknown or TTL create mode.
+                match jute::CreateMode::from_flags(r.flags) {
+                    Some(m) if !m.is_ttl() => {}
+                    _ => return None,
+                }
+            }
             Some(match op.clone() {
                 MultiOp::Create(r) => WriteOp::create(OpCode::Create, r),
                 MultiOp::Create2(r) => WriteOp::create(OpCode::Create2, r),
@@ -664,6 +722,14 @@ async fn sequence(
     let mut done = 0u64;
     while let Some(slot) = slots.recv().await {
         let (xid, reply) = match slot {
+            Slot::Frames(frames) => {
+                if !closing.load(std::sync::atomic::Ordering::Relaxed) {
+                    for f in frames {
+                        tx.frame(f);
+                    }
+                }
+                continue;
+            }
             Slot::Ready(xid, reply) => (xid, reply),
             Slot::Write(xid, kind, rx) => {
                 let outcome = rx
@@ -680,6 +746,7 @@ async fn sequence(
         let (zxid, err, b, keep) = match reply {
             Reply::Ok(z, b) => (z, 0, b, true),
             Reply::Err(z, e) => (z, e as i32, None, true),
+            Reply::ErrBody(z, e, b) => (z, e as i32, b, true),
             Reply::Close(z, e) => (z, e as i32, None, false),
             Reply::Drop => {
                 closing.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -697,6 +764,16 @@ async fn sequence(
             closing.store(true, std::sync::atomic::Ordering::Relaxed);
             tx.close();
         }
+    }
+}
+
+/// ZooKeeper's node table maps the empty path to the root, so reads of
+/// `""` serve `/` (the watch, if any, stays on `""`).
+fn node_path(path: &str) -> &str {
+    if path.is_empty() {
+        "/"
+    } else {
+        path
     }
 }
 

@@ -76,7 +76,7 @@ impl WriteOp {
 
     /// Deletes every ephemeral of a session (its close or expiry).
     pub fn delete_ephemerals(tree: &Tree, session: i64) -> Vec<WriteOp> {
-        tree.ephemerals_of(session)
+        tree.ephemerals_in_zookeeper_order(session)
             .into_iter()
             .map(|path| WriteOp::Delete { path, version: -1 })
             .collect()
@@ -343,6 +343,19 @@ impl PNode {
             },
             ttl: self.ttl,
             version_offset,
+            czxid: if self.czxid == PENDING {
+                // Created by this request: a re-created key keeps its old
+                // create_revision, so point at this record's revision.
+                if self.orig_create_rev != 0 {
+                    -1
+                } else {
+                    0
+                }
+            } else if self.czxid != self.orig_create_rev {
+                self.czxid
+            } else {
+                0
+            },
         }
     }
 }
@@ -558,36 +571,25 @@ impl<'a> Planner<'a> {
         ttl: i64,
     ) -> Result<OpResult, ErrorCode> {
         let mode = CreateMode::from_flags(flags).ok_or(ErrorCode::BadArguments)?;
+        // ZooKeeper's checks: a TTL mode needs extended types; the ttl
+        // must suit the mode (TTL modes: 0 < ttl <= 2^40-1, others: none).
+        // The opcode, not the flags, makes a container.
+        if mode.is_ttl() && !self.ctx.ttl_enabled {
+            return Err(ErrorCode::Unimplemented);
+        }
+        let ttl_ok = if mode.is_ttl() {
+            ttl > 0 && ttl <= 0xFF_FFFF_FFFF
+        } else {
+            ttl < 0
+        };
+        if !ttl_ok {
+            return Err(ErrorCode::BadArguments);
+        }
         let kind = match opcode {
-            OpCode::CreateContainer => {
-                if !mode.is_container() {
-                    return Err(ErrorCode::BadArguments);
-                }
-                NodeKind::Container
-            }
-            OpCode::CreateTtl => {
-                if !self.ctx.ttl_enabled {
-                    return Err(ErrorCode::Unimplemented);
-                }
-                if !mode.is_ttl() || ttl <= 0 || ttl > 0xFF_FFFF_FFFF {
-                    return Err(ErrorCode::BadArguments);
-                }
-                NodeKind::Ttl
-            }
-            _ => {
-                if mode.is_ttl() {
-                    return Err(if self.ctx.ttl_enabled {
-                        ErrorCode::BadArguments
-                    } else {
-                        ErrorCode::Unimplemented
-                    });
-                }
-                if mode.is_ephemeral() {
-                    NodeKind::Ephemeral
-                } else {
-                    NodeKind::Persistent
-                }
-            }
+            OpCode::CreateContainer => NodeKind::Container,
+            _ if mode.is_ttl() => NodeKind::Ttl,
+            _ if mode.is_ephemeral() => NodeKind::Ephemeral,
+            _ => NodeKind::Persistent,
         };
         if !p.starts_with('/') || p.contains('\0') {
             return Err(ErrorCode::BadArguments);
@@ -649,8 +651,9 @@ impl<'a> Planner<'a> {
         n.acl = fixed;
         n.data_put = true;
         n.meta_put = true;
-        // A re-created node starts without counters.
-        n.crec_put = n.orig_crec_rev != 0;
+        // A re-created node starts with fresh counters, written now so its
+        // pzxid is this transaction.
+        n.crec_put = n.orig_exists;
         let stat = n.stat();
         self.touch(&parent);
         let pn = self.edit(&parent);
@@ -860,9 +863,7 @@ impl<'a> Planner<'a> {
                         cversion: n.cversion,
                         creates: n.creates,
                     };
-                    if n.recreated && n.creates == 0 && n.cversion == 0 {
-                        ops.push(TxnOp::delete(self.layout.children_key(p), None));
-                    } else {
+                    {
                         ops.push(TxnOp::put(
                             self.layout.children_key(p),
                             layout::encode(&rec),

@@ -68,6 +68,10 @@ pub struct Config {
     pub reaper: crate::reaper::ReaperConfig,
     /// etcd's --max-txn-ops: bounds how many writes one group commit takes.
     pub etcd_max_txn_ops: usize,
+    /// Group concurrent writes into shared etcd transactions (they then
+    /// share a zxid; see docs/COMPATIBILITY.md). Off: one transaction and
+    /// one zxid per write, exactly as ZooKeeper.
+    pub group_commit: bool,
     /// Bytes a connection may have queued for its client before it is
     /// closed as not reading.
     pub max_outbound_bytes: usize,

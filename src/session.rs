@@ -233,6 +233,11 @@ impl Sessions {
             }
         };
         if rec.password != hex(password) || self.is_expiring(id) {
+            // ZooKeeper drops the session's current connection first.
+            let current = self.local.lock().get_mut(&id).and_then(|l| l.conn.take());
+            if let Some(c) = current {
+                self.conns.close(c);
+            }
             return Ok(Resume::Expired);
         }
         let timeout = self.cfg.negotiate(requested_ms);
@@ -482,6 +487,8 @@ impl Sessions {
             }
             for (id, conn) in expire {
                 info!(session = format_args!("0x{id:x}"), "session expired");
+                // The expired client's connection goes first: like
+                // ZooKeeper, it is not told about the expiry's deletions.
                 if let Some(conn) = conn {
                     self.conns.close(conn);
                 }
@@ -509,11 +516,13 @@ impl Sessions {
     }
 }
 
-/// The context of zoe's own deletes on a session's behalf.
+/// The context of zoe's own deletes on a session's behalf. ZooKeeper
+/// removes a closing session's ephemerals whatever their parents' ACLs
+/// say, hence the super identity.
 fn cleanup_ctx(session_id: i64) -> WriteCtx {
     WriteCtx {
         session_id,
-        auth_ids: vec![],
+        auth_ids: vec![crate::acl::super_id()],
         now_ms: now_ms(),
         ttl_enabled: false,
     }

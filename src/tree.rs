@@ -165,7 +165,12 @@ impl Entry {
         let (czxid, ctime) = if self.special {
             (0, 0)
         } else {
-            (self.data_create_rev(), meta.ctime)
+            let czxid = match meta.czxid {
+                -1 => self.meta_rev(),
+                c if c > 0 => c,
+                _ => self.data_create_rev(),
+            };
+            (czxid, meta.ctime)
         };
         let mzxid = self.data_mod_rev();
         let crec = self.child_rec(path);
@@ -265,6 +270,10 @@ pub struct ZkEvent {
 pub struct Tree {
     nodes: HashMap<Box<str>, Entry>,
     ephemerals: HashMap<i64, BTreeSet<String>>,
+    /// The most ephemerals each live session has held at once: the
+    /// capacity of ZooKeeper's per-session hash set, which decides the
+    /// order its ephemerals are deleted in.
+    ephemeral_peak: HashMap<i64, usize>,
     sessions: HashMap<i64, SessionEntry>,
     auth: AuthRec,
     /// Containers and TTL nodes, which the reaper inspects.
@@ -284,6 +293,7 @@ impl Tree {
         let mut t = Tree {
             nodes: HashMap::new(),
             ephemerals: HashMap::new(),
+            ephemeral_peak: HashMap::new(),
             sessions: HashMap::new(),
             auth: AuthRec::default(),
             reapable: BTreeSet::new(),
@@ -349,6 +359,58 @@ impl Tree {
             .get(&session)
             .map(|s| s.iter().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// A session's ephemerals in the order ZooKeeper iterates them — the
+    /// iteration order of a java.util.HashSet of the paths — which is the
+    /// order ZooKeeper deletes them in when the session ends (and so the
+    /// order of the notifications) and lists them in getEphemerals.
+    pub fn ephemerals_in_zookeeper_order(&self, session: i64) -> Vec<String> {
+        let Some(set) = self.ephemerals.get(&session) else {
+            return Vec::new();
+        };
+        let peak = self
+            .ephemeral_peak
+            .get(&session)
+            .copied()
+            .unwrap_or(0)
+            .max(set.len());
+        // HashMap's table: 16 buckets, doubled whenever the size passed
+        // three quarters of it.
+        let mut capacity: usize = 16;
+        while peak > capacity * 3 / 4 {
+            capacity *= 2;
+        }
+        let spread = |p: &str| {
+            let h = java_string_hash(p);
+            (h ^ ((h as u32) >> 16) as i32) as u32 as usize
+        };
+        let mut keyed: Vec<(usize, i64, &String)> = set
+            .iter()
+            .map(|p| {
+                let created = self
+                    .nodes
+                    .get(p.as_str())
+                    .map(|e| e.data_create_rev())
+                    .unwrap_or(0);
+                // Within a bucket entries keep their insertion order.
+                (spread(p) & (capacity - 1), created, p)
+            })
+            .collect();
+        keyed.sort();
+        // ZooKeeper iterates a clone of that set, whose table is sized for
+        // its current size (tableSizeFor(size / 0.75 + 1)) and filled in
+        // the original's order.
+        let clone_capacity = ((set.len() as f32 / 0.75 + 1.0) as usize)
+            .max(1)
+            .next_power_of_two();
+        let mut ordered: Vec<(usize, usize, &String)> = keyed
+            .into_iter()
+            .enumerate()
+            .map(|(i, (_, _, p))| (spread(p) & (clone_capacity - 1), i, p))
+            .collect();
+        ordered.sort();
+        ordered.into_iter().map(|(_, _, p)| p.clone()).collect()
     }
 
     /// Owners of ephemerals, for finding orphans at start.
@@ -449,6 +511,7 @@ impl Tree {
                     }
                     None => {
                         self.sessions.remove(&id);
+                        self.ephemeral_peak.remove(&id);
                     }
                 },
                 Change::Events(list) => explicit = list,
@@ -515,10 +578,10 @@ impl Tree {
                 }
             }
             if owner != 0 {
-                self.ephemerals
-                    .entry(owner)
-                    .or_default()
-                    .insert(p.to_string());
+                let set = self.ephemerals.entry(owner).or_default();
+                set.insert(p.to_string());
+                let peak = self.ephemeral_peak.entry(owner).or_insert(0);
+                *peak = (*peak).max(set.len());
             }
         }
     }
@@ -530,6 +593,12 @@ impl Tree {
             .filter(|(_, e)| e.exists())
             .map(|(p, _)| p.as_ref())
     }
+}
+
+/// java.lang.String.hashCode over UTF-16 code units.
+fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
 }
 
 fn event(t: jute::EventType, p: &str) -> ZkEvent {
@@ -601,6 +670,34 @@ mod tests {
         assert!(t.get("/a").is_none());
         assert_eq!(t.get("/").unwrap().children.len(), 1);
         assert_eq!((t.node_count(), t.data_size()), (4, 0));
+    }
+
+    #[test]
+    fn java_hash_order() {
+        assert_eq!(java_string_hash("/o/a"), 1_508_402);
+        assert_eq!(java_string_hash(""), 0);
+        assert_eq!(java_string_hash("hello"), 99_162_322);
+        let mut t = Tree::new();
+        for (i, p) in ["/o/a", "/o/b", "/o/c", "/o/d", "/o/e", "/o/f"]
+            .iter()
+            .enumerate()
+        {
+            let meta = Meta {
+                kind: NodeKind::Ephemeral,
+                owner: 9,
+                ..Meta::default()
+            };
+            let rev = 10 + i as i64;
+            t.apply(vec![
+                Change::Data(p.to_string(), kv(rev, 1, rev)),
+                Change::Meta(p.to_string(), Some((meta, rev))),
+            ]);
+        }
+        // ZooKeeper 3.9.5 deletes these in the order f, e, d, c, b, a.
+        assert_eq!(
+            t.ephemerals_in_zookeeper_order(9),
+            vec!["/o/f", "/o/e", "/o/d", "/o/c", "/o/b", "/o/a"]
+        );
     }
 
     #[test]

@@ -100,18 +100,26 @@ impl Writer {
                 )
             };
             let failed = |outcomes: Vec<Result<Vec<OpResult>, (usize, ErrorCode)>>, zxid: i64| {
+                let mut committed_before = false;
                 outcomes
                     .into_iter()
                     .map(|o| match o {
                         Ok(mut results) => {
+                            committed_before = true;
                             for r in &mut results {
                                 r.finalize(zxid);
                             }
                             WriteOutcome::Done { zxid, results }
                         }
-                        // A failure proven by a committed transaction takes
-                        // its revision too, keeping reply zxids monotonic.
-                        Err((index, code)) => WriteOutcome::Failed { zxid, index, code },
+                        // A failure takes the revision it was decided at:
+                        // the batch's, once an earlier write of the batch
+                        // committed (keeping reply zxids monotonic), the
+                        // replica's before that.
+                        Err((index, code)) => WriteOutcome::Failed {
+                            zxid: if committed_before { zxid } else { base },
+                            index,
+                            code,
+                        },
                     })
                     .collect::<Vec<_>>()
             };

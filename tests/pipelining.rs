@@ -84,7 +84,11 @@ fn create(path: &str, flags: i32) -> Request {
 #[test]
 fn pipelined_writes_then_read_on_one_connection() {
     let etcd = EtcdServer::start();
-    let zoe = Zoe::start(&etcd);
+    let zoe = Zoe::start_with(
+        &etcd.endpoint(),
+        &support::unique_prefix("pipe"),
+        &["--group-commit"],
+    );
     let mut c = Conn::open(&zoe.addr());
     c.send(1, &create("/p", 0));
     let n = 200;
@@ -145,7 +149,11 @@ fn pipelined_writes_then_read_on_one_connection() {
 #[test]
 fn concurrent_sequential_creates_stay_unique_and_ordered() {
     let etcd = EtcdServer::start();
-    let zoe = Zoe::start(&etcd);
+    let zoe = Zoe::start_with(
+        &etcd.endpoint(),
+        &support::unique_prefix("pipe"),
+        &["--group-commit"],
+    );
     let addr = zoe.addr();
     let mut setup = Conn::open(&addr);
     setup.send(1, &create("/q", 0));
@@ -190,7 +198,11 @@ fn concurrent_sequential_creates_stay_unique_and_ordered() {
 #[test]
 fn pipelined_large_writes_fit_etcd_request_limits() {
     let etcd = EtcdServer::start();
-    let zoe = Zoe::start(&etcd);
+    let zoe = Zoe::start_with(
+        &etcd.endpoint(),
+        &support::unique_prefix("pipe"),
+        &["--group-commit"],
+    );
     let mut c = Conn::open(&zoe.addr());
     // Eight writes of ~900 KB queued at once: grouped naively they would
     // exceed etcd's 1.5 MiB request limit.
