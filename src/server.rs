@@ -221,6 +221,7 @@ impl Server {
             client.clone(),
             writer.clone(),
             conns.clone(),
+            config.etcd_max_txn_ops,
         );
         sessions.start(changes_rx);
         crate::reaper::start(writer.clone(), config.reaper.clone());
@@ -472,15 +473,17 @@ impl Server {
 /// try elsewhere, as with a ZooKeeper server that lost quorum — until a
 /// probe succeeds again.
 async fn watch_etcd_health(client: Client, key: Vec<u8>, sessions: Arc<Sessions>) {
+    // Loose enough that a loaded etcd is not taken for a dead one: three
+    // probes in a row (about six seconds) must fail.
     const FAILURES: u32 = 3;
     let mut kv = client.kv_client();
     let mut failures = 0;
-    let mut interval = tokio::time::interval(Duration::from_millis(500));
+    let mut interval = tokio::time::interval(Duration::from_secs(1));
     loop {
         interval.tick().await;
         let probe = kv.get(key.clone(), Some(GetOptions::new().with_count_only()));
         let ok = matches!(
-            tokio::time::timeout(Duration::from_secs(1), probe).await,
+            tokio::time::timeout(Duration::from_secs(2), probe).await,
             Ok(Ok(_))
         );
         if ok {

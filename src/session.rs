@@ -48,6 +48,8 @@ struct Local {
 }
 
 pub struct Sessions {
+    /// etcd's --max-txn-ops, bounding one expiry transaction.
+    max_txn_ops: usize,
     /// False while etcd is unreachable: like a ZooKeeper server without
     /// quorum, zoe serves no one then, and no session expires.
     serving: std::sync::atomic::AtomicBool,
@@ -76,8 +78,10 @@ impl Sessions {
         client: Client,
         writer: Writer,
         conns: Arc<Conns>,
+        max_txn_ops: usize,
     ) -> Arc<Sessions> {
         Arc::new(Sessions {
+            max_txn_ops,
             serving: std::sync::atomic::AtomicBool::new(true),
             cfg,
             instance,
@@ -339,41 +343,59 @@ impl Sessions {
         let layout = self.writer.replica().layout().clone();
         let instance = self.instance.clone();
         let ctx = cleanup_ctx(id);
-        let outcome = self
-            .writer
-            .write_with(&ctx, |tree| {
-                let s = tree.session(id)?;
-                if s.rec.owner != instance {
-                    return None;
+        // One transaction when etcd's --max-txn-ops allows; a session with
+        // more ephemerals than that loses them in chunks, the last of
+        // which also removes the record.
+        let chunk = (self.max_txn_ops / 4).max(1);
+        let mut zxid = self.writer.replica().revision();
+        for _ in 0..100_000 {
+            let outcome = self
+                .writer
+                .write_with(&ctx, |tree| {
+                    let s = tree.session(id)?;
+                    if s.rec.owner != instance {
+                        return None;
+                    }
+                    let mut ops = WriteOp::delete_ephemerals(tree, id);
+                    let key = layout.session_key(id);
+                    let guard = Compare::mod_revision(key.clone(), CompareOp::Equal, s.mod_rev);
+                    if ops.len() > chunk {
+                        ops.truncate(chunk);
+                        return Some((
+                            ops,
+                            Extra {
+                                compares: vec![guard],
+                                ops: vec![],
+                            },
+                        ));
+                    }
+                    Some((
+                        ops,
+                        Extra {
+                            compares: vec![guard],
+                            ops: vec![TxnOp::delete(key, None)],
+                        },
+                    ))
+                })
+                .await;
+            match outcome {
+                Ok(WriteOutcome::Done { zxid: z, .. }) => zxid = z,
+                Ok(WriteOutcome::Failed { zxid: z, code, .. }) => {
+                    warn!(
+                        session = format_args!("0x{id:x}"),
+                        ?code,
+                        "session close failed"
+                    );
+                    zxid = z;
+                    break;
                 }
-                let ops = WriteOp::delete_ephemerals(tree, id);
-                let key = layout.session_key(id);
-                Some((
-                    ops,
-                    Extra {
-                        compares: vec![Compare::mod_revision(
-                            key.clone(),
-                            CompareOp::Equal,
-                            s.mod_rev,
-                        )],
-                        ops: vec![TxnOp::delete(key, None)],
-                    },
-                ))
-            })
-            .await;
-        let zxid = match outcome {
-            Ok(WriteOutcome::Done { zxid, .. }) => zxid,
-            Ok(WriteOutcome::Failed { zxid, code, .. }) => {
-                warn!(
-                    session = format_args!("0x{id:x}"),
-                    ?code,
-                    "session close failed"
-                );
-                zxid
+                Err(WriteError::Abandoned) => break,
+                Err(e) => return Err(e),
             }
-            Err(WriteError::Abandoned) => self.writer.replica().revision(),
-            Err(e) => return Err(e),
-        };
+            if self.writer.replica().read().tree.session(id).is_none() {
+                break;
+            }
+        }
         let mut lc = self.client.lease_client();
         let _ = lc.revoke(id).await;
         Ok(zxid)
@@ -383,13 +405,15 @@ impl Sessions {
     async fn cleanup_orphan(self: Arc<Self>, id: i64) {
         let layout = self.writer.replica().layout().clone();
         let ctx = cleanup_ctx(id);
+        let chunk = (self.max_txn_ops / 4).max(1);
         let r = self
             .writer
             .write_with(&ctx, |tree| {
                 if tree.session(id).is_some() {
                     return None;
                 }
-                let ops = WriteOp::delete_ephemerals(tree, id);
+                let mut ops = WriteOp::delete_ephemerals(tree, id);
+                ops.truncate(chunk);
                 if ops.is_empty() {
                     return None;
                 }
@@ -406,6 +430,17 @@ impl Sessions {
                 ))
             })
             .await;
+        let more = !self
+            .writer
+            .replica()
+            .read()
+            .tree
+            .ephemerals_of(id)
+            .is_empty();
+        if more && matches!(r, Ok(WriteOutcome::Done { .. })) {
+            // More than one transaction's worth: the next chunk.
+            return Box::pin(self.cleanup_orphan(id)).await;
+        }
         match r {
             Ok(_) | Err(WriteError::Abandoned) => {
                 debug!(
