@@ -47,6 +47,20 @@ struct Local {
     expiring: bool,
 }
 
+impl Local {
+    /// A session just (re)attached to `conn`: touched and refreshed now.
+    fn attached(timeout_ms: i32, conn: ConnId) -> Local {
+        let now = Instant::now();
+        Local {
+            timeout_ms,
+            last_touch: now,
+            last_refresh: now,
+            conn: Some(conn),
+            expiring: false,
+        }
+    }
+}
+
 pub struct Sessions {
     /// etcd's --max-txn-ops, bounding one expiry transaction.
     max_txn_ops: usize,
@@ -192,17 +206,7 @@ impl Sessions {
                 Some(PutOptions::new().with_lease(id)),
             )
             .await?;
-        let now = Instant::now();
-        self.local.lock().insert(
-            id,
-            Local {
-                timeout_ms: timeout,
-                last_touch: now,
-                last_refresh: now,
-                conn: Some(conn),
-                expiring: false,
-            },
-        );
+        self.local.lock().insert(id, Local::attached(timeout, conn));
         info!(
             session = format_args!("0x{id:x}"),
             timeout, "session created"
@@ -270,18 +274,7 @@ impl Sessions {
             let _ = lc.keep_alive().await;
         }
         let previous = {
-            let mut local = self.local.lock();
-            let now = Instant::now();
-            let old = local.insert(
-                id,
-                Local {
-                    timeout_ms: timeout,
-                    last_touch: now,
-                    last_refresh: now,
-                    conn: Some(conn),
-                    expiring: false,
-                },
-            );
+            let old = self.local.lock().insert(id, Local::attached(timeout, conn));
             old.and_then(|o| o.conn).filter(|c| *c != conn)
         };
         // The newest connection wins; the old one is closed silently.
