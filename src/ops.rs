@@ -650,6 +650,12 @@ fn multi_ops(m: &MultiRequest) -> Option<Vec<WriteOp>> {
                 // ZooKeeper refuses the whole multi when it cannot even
                 // build the op: an unknown or TTL create mode.
                 match jute::CreateMode::from_flags(r.flags) {
+                    // ZooKeeper rebuilds each create of a multi from its
+                    // flags: a container mode makes it a createContainer
+                    // whatever the opcode said (and its result a create2).
+                    Some(m) if m.is_container() => {
+                        return Some(WriteOp::create(OpCode::CreateContainer, r.clone()))
+                    }
                     Some(m) if !m.is_ttl() => {}
                     _ => return None,
                 }

@@ -199,13 +199,17 @@ impl Sessions {
             owner: self.instance.clone(),
         };
         let key = self.writer.replica().layout().session_key(id);
-        client
+        let put = client
             .put(
                 key,
                 layout::encode(&rec),
                 Some(PutOptions::new().with_lease(id)),
             )
             .await?;
+        // ZooKeeper answers a handshake only once createSession is applied.
+        // Waiting for the replica to hold the record makes every later
+        // request of this session (a closeSession first of all) find it.
+        self.await_replica(put.header().map(|h| h.revision())).await;
         self.local.lock().insert(id, Local::attached(timeout, conn));
         info!(
             session = format_args!("0x{id:x}"),
@@ -269,6 +273,8 @@ impl Sessions {
         if !resp.succeeded() {
             return Ok(Resume::Expired);
         }
+        self.await_replica(resp.header().map(|h| h.revision()))
+            .await;
         // Keep the lease from running out while the client was away.
         if let Ok(mut lc) = self.client.lease_client().keep_alive(id).await.map(|k| k.0) {
             let _ = lc.keep_alive().await;
@@ -289,6 +295,21 @@ impl Sessions {
             timeout_ms: timeout,
             password: password.to_vec(),
         })
+    }
+
+    /// Waits (bounded by the longest session timeout) until the replica
+    /// has applied revision `rev`. On a timeout the caller goes on: the
+    /// write path still guards every decision with compares.
+    async fn await_replica(&self, rev: Option<i64>) {
+        let Some(rev) = rev else { return };
+        let replica = self.writer.replica();
+        let wait = Duration::from_millis(self.cfg.max_timeout_ms.max(0) as u64);
+        if !replica.wait_for(rev, wait).await {
+            warn!(
+                rev,
+                "replica did not catch up with a session record in time"
+            );
+        }
     }
 
     fn is_expiring(&self, id: i64) -> bool {
@@ -499,7 +520,7 @@ impl Sessions {
                     let silent = now.duration_since(l.last_touch);
                     if silent >= Duration::from_millis(l.timeout_ms as u64) {
                         l.expiring = true;
-                        expire.push((*id, l.conn));
+                        expire.push(*id);
                         continue;
                     }
                     let refresh_every = Duration::from_millis(
@@ -513,19 +534,21 @@ impl Sessions {
                     }
                 }
             }
-            for (id, conn) in expire {
+            for id in expire {
                 info!(session = format_args!("0x{id:x}"), "session expired");
-                // The expired client's connection goes first: like
-                // ZooKeeper, it is not told about the expiry's deletions.
-                if let Some(conn) = conn {
-                    self.conns.close(conn);
-                }
+                // Like ZooKeeper, the expired client's connection stays open
+                // until the expiry's transaction is applied: the watches the
+                // session itself set on its ephemerals fire on it first, and
+                // the replica closes it when the session record goes.
                 let me = self.clone();
                 tokio::spawn(async move {
                     if let Err(e) = me.expire_now(id).await {
                         warn!(session = format_args!("0x{id:x}"), error = %e, "expiry failed; the lease will end it");
                     }
-                    me.local.lock().remove(&id);
+                    let gone = me.local.lock().remove(&id);
+                    if let Some(conn) = gone.and_then(|l| l.conn) {
+                        me.conns.close(conn);
+                    }
                 });
             }
             for id in refresh {

@@ -584,6 +584,29 @@ pub fn cases() -> Vec<Edge> {
             ],
         ),
         edge(
+            "multi_create_rebuilt_from_flags",
+            "a create, create2 or createContainer inside a multi is rebuilt from its flags: container flags make a createContainer (create2-shaped result), other flags keep the opcode",
+            vec![LONG],
+            vec![
+                s(0, mk("/mf")),
+                s(0, Op::Multi(vec![mc("/mf/c", 4), mc2("/mf/d", 4), mc("/mf/e", 0)])),
+                s(0, Op::Multi(vec![mc2("/mf/c/x", 0), mc("/mf/d/y", 2)])),
+                s(
+                    0,
+                    Op::Multi(vec![MOp::Create {
+                        op: CreateOp::Container,
+                        path: r("/mf/f"),
+                        data: Data::Empty,
+                        acl: AclSpec::Open,
+                        flags: 0,
+                    }]),
+                ),
+                s(0, kids2(r("/mf"))),
+                s(0, del(r("/mf/c/x"), -1)),
+                s(0, ex(r("/mf/c"))),
+            ],
+        ),
+        edge(
             "multi_check_op",
             "check inside multi: NONODE, BADVERSION, BADARGUMENTS, and versions seen after earlier ops",
             vec![LONG],
@@ -1382,6 +1405,19 @@ pub fn cases() -> Vec<Edge> {
                 s(0, kids2(r("/se"))),
                 s(0, ex(r("/se/e1"))),
                 s(1, ex(r("/se"))),
+            ],
+        ),
+        edge(
+            "expiry_fires_the_sessions_own_watches",
+            "an expiring session's own watches on its ephemerals fire on its connection before the server closes it",
+            vec![LONG, SHORT],
+            vec![
+                s(0, mk("/xo")),
+                s(1, eph("/xo/e")),
+                s(1, exw(r("/xo/e"))),
+                s(1, kidsw(r("/xo"))),
+                Step::ExpireStrict { session: 1 },
+                s(0, kids2(r("/xo"))),
             ],
         ),
         edge(

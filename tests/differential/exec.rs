@@ -646,6 +646,37 @@ impl Default for Cmp {
     }
 }
 
+/// ZooKeeper's side of an expired connection ends `…, Closed` where zoe's
+/// ends `…, events, Closed` and everything before is alike: returns how many
+/// events only zoe delivered.
+fn expiry_race(zk: &[LogItem], zoe: &[LogItem]) -> Option<usize> {
+    let (Some(LogItem::Closed), Some(LogItem::Closed)) = (zk.last(), zoe.last()) else {
+        return None;
+    };
+    let n = zoe.len().checked_sub(zk.len())?;
+    if n == 0 {
+        return None;
+    }
+    let extra = &zoe[zk.len() - 1..zoe.len() - 1];
+    let all_events = extra.iter().all(|i| matches!(i, LogItem::Event { .. }));
+    let same_prefix = zk[..zk.len() - 1]
+        .iter()
+        .zip(&zoe[..zk.len() - 1])
+        .all(|(x, y)| match (x, y) {
+            (LogItem::Event { event: e1, .. }, LogItem::Event { event: e2, .. }) => e1 == e2,
+            (
+                LogItem::Reply {
+                    xid: x1, err: e1, ..
+                },
+                LogItem::Reply {
+                    xid: x2, err: e2, ..
+                },
+            ) => x1 == x2 && e1 == e2,
+            (x, y) => x == y,
+        });
+    (all_events && same_prefix).then_some(n)
+}
+
 /// If the logs differ at `i` only by the order of consecutive events that
 /// carry the same zxid (one transaction), returns ZooKeeper's zxid.
 fn permuted_events(a: &[LogItem], b: &[LogItem], i: usize) -> Option<i64> {
@@ -879,6 +910,9 @@ struct Slot {
     hist: [Vec<i64>; 2],
     /// Ephemerals this session created, per server.
     ephemerals: [BTreeSet<String>; 2],
+    /// Indexes (into `conns`) of the connections the server closed because
+    /// the session expired.
+    expired: Vec<usize>,
 }
 
 /// The result of running one case.
@@ -957,6 +991,7 @@ pub async fn run_case(srv: &Servers, case: &Case, base_mode: Base) -> CaseResult
             passwd: [Vec::new(), Vec::new()],
             hist: [Vec::new(), Vec::new()],
             ephemerals: [BTreeSet::new(), BTreeSet::new()],
+            expired: Vec::new(),
         });
     }
     for i in 0..run.slots.len() {
@@ -1240,6 +1275,7 @@ impl<'a> CaseRun<'a> {
         let wait = Duration::from_millis(slot.spec.timeout_ms as u64 * 3 + 10_000);
         let c0 = slot.conns[0].last().expect("conn");
         let c1 = slot.conns[1].last().expect("conn");
+        let expired_conn = slot.conns[0].len() - 1;
         c0.set_pinging(false);
         c1.set_pinging(false);
         let started = Instant::now();
@@ -1280,6 +1316,7 @@ impl<'a> CaseRun<'a> {
             took
         ));
         self.slots[s].live = false;
+        self.slots[s].expired.push(expired_conn);
     }
 
     /// (Re)connects slot `s` on both servers and compares the handshakes.
@@ -1506,9 +1543,23 @@ impl<'a> CaseRun<'a> {
                 let b = slot.conns[1].get(k).map(|c| c.log()).unwrap_or_default();
                 pairs.push((k, a, b));
             }
-            for (k, a, b) in pairs {
+            for (k, a, mut b) in pairs {
                 self.cmp.at(None, "events");
                 let label = format!("s{s} conn{k}");
+                if self.slots[s].expired.contains(&k) {
+                    if let Some(n) = expiry_race(&a, &b) {
+                        // ZooKeeper's connection expirer and session
+                        // expirer race: when the connection goes first, the
+                        // expiry's events never reach the expired session
+                        // (docs/COMPATIBILITY.md). zoe always delivers them.
+                        let keep = b.len() - 1 - n;
+                        b.drain(keep..b.len() - 1);
+                        self.line(format!(
+                            "  s{s} conn{k}: ZooKeeper closed the expired connection before its \
+                             expiry events ({n} events only zoe delivered; a known race in ZooKeeper)"
+                        ));
+                    }
+                }
                 let before = self.cmp.divs.len();
                 self.cmp.logs(&label, &a, &b, &self.base.clone());
                 let mark = if self.cmp.divs.len() > before {
