@@ -1,21 +1,31 @@
 //! End to end: an Apache Pulsar 2.10 broker (official, unmodified jars) with
-//! its embedded function worker, keeping its own metadata in etcd
-//! (`metadataStoreUrl=etcd:...`) while BookKeeper — the broker's managed
-//! ledgers and the function worker's DistributedLog package store — speaks
-//! ZooKeeper to zoe (`bookkeeperMetadataServiceUri=zk+hierarchical://zoe/ledgers`).
-//! This is the deployment zoe exists for: everything ends up in etcd.
-//! `ZOE_TEST_TARGET=zookeeper` puts a real ZooKeeper 3.9.5 in zoe's place.
+//! its embedded function worker, BookKeeper bookies and an autorecovery
+//! process, all speaking ZooKeeper to two zoe instances on one etcd:
+//! `metadataStoreUrl=zk:A,B`, `bookkeeperMetadataServiceUri=
+//! zk+hierarchical://A;B/ledgers`, the worker's DistributedLog namespace on
+//! the same servers. This is the deployment zoe exists for: everything ends
+//! up in etcd. `ZOE_TEST_TARGET=zookeeper` puts one real ZooKeeper 3.9.5 in
+//! zoe's place (standalone: the "move to a second instance" phase then
+//! restarts it instead).
 //!
 //! Scenario:
-//! 1. `bookkeeper shell metaformat` through zoe; two bookies;
-//!    `PulsarClusterMetadataSetup` (etcd, existing BookKeeper on zoe);
+//! 1. `bookkeeper shell metaformat` through zoe; two bookies and an
+//!    `AutoRecoveryMain`; `PulsarClusterMetadataSetup` (metadata through
+//!    zoe, existing BookKeeper);
 //! 2. the broker starts; its function worker binds the DistributedLog
-//!    namespace `distributedlog://zoe/pulsar/functions` (to `/ledgers`);
+//!    namespace `distributedlog://…/pulsar/functions` (to `/ledgers`);
 //! 3. a function (a jar with `zoee2e.fn.Exclaim`) is created: the worker
 //!    stores the package as a DistributedLog log on zoe + the bookies and
 //!    runs it (thread runtime); messages on `in` come out with a `!` on
 //!    `out`; the package downloads back byte for byte;
-//! 4. the broker is killed (-9) and restarted: the function runs again (its
+//! 4. every zoe instance is killed (-9) and restarted at once: the broker,
+//!    the bookies and autorecovery resume their sessions (every ephemeral
+//!    keeps its owner, so no session expired), messages published before
+//!    and after are all delivered, the function still runs;
+//! 5. the zoe instance with the most client connections is killed (-9) and
+//!    stays down: its clients move to the other instance, with the same
+//!    checks;
+//! 6. the broker is killed (-9) and restarted: the function runs again (its
 //!    package read back from DistributedLog), messages flow (managed ledgers
 //!    recovered through BookKeeper's fencing), the package still downloads.
 
@@ -31,7 +41,7 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use e2e::{spawn_java, tagged, wait_log, Bookie, Etcd, MetadataServer};
+use e2e::{spawn_java, tagged, wait_log, AutoRecovery, Bookie, MetadataServer};
 use support::{free_port, run_command, which, ClientOutput, ServerProcess, TestDir};
 
 const PULSAR_VERSION: &str = "2.10.5";
@@ -113,15 +123,19 @@ struct BrokerPorts {
     web: u16,
 }
 
-fn write_broker_conf(dir: &Path, etcd: &str, bk_uri: &str, ports: &BrokerPorts) -> PathBuf {
+/// ZooKeeper session timeout of every long-lived process: long enough to
+/// ride out a restart of every zoe instance on a loaded 2-core machine.
+const SESSION_TIMEOUT_MS: u32 = 10_000;
+
+fn write_broker_conf(dir: &Path, connect: &str, bk_uri: &str, ports: &BrokerPorts) -> PathBuf {
     let conf = dir.join("broker.conf");
     fs::write(
         &conf,
         format!(
             "clusterName=e2e\n\
-             metadataStoreUrl=etcd:{etcd}\n\
-             configurationMetadataStoreUrl=etcd:{etcd}\n\
-             metadataStoreSessionTimeoutMillis=5000\n\
+             metadataStoreUrl=zk:{connect}\n\
+             configurationMetadataStoreUrl=zk:{connect}\n\
+             metadataStoreSessionTimeoutMillis={SESSION_TIMEOUT_MS}\n\
              bookkeeperMetadataServiceUri={bk_uri}\n\
              brokerServicePort={}\n\
              webServicePort={}\n\
@@ -220,36 +234,110 @@ fn check_function(web: &str, broker_url: &str, tag: &str, dir: &Path) {
     assert!(out.stdout.contains("identical"), "{}", out.describe());
 }
 
+/// `(path, ephemeralOwner)` of every ephemeral znode in the tree.
+fn ephemerals(connect: &str) -> Vec<(String, String)> {
+    let out = pulsar_driver(&["zk-tree", connect, "/"], Duration::from_secs(120));
+    tagged(&out.stdout, "ZNODE")
+        .iter()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (path, owner) = (f.next()?, f.next()?);
+            (owner != "0").then(|| (path.to_string(), owner.to_string()))
+        })
+        .collect()
+}
+
+/// The registrations of the bookies, the broker and the auditor: ephemerals
+/// whose owner changes only if their session was lost.
+fn registrations(connect: &str) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = ephemerals(connect)
+        .into_iter()
+        .filter(|(p, _)| {
+            p.starts_with("/ledgers/available/")
+                || p.starts_with("/loadbalance/brokers/")
+                || p.starts_with("/ledgers/underreplication/auditorelection/")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// After a fault: once longer than a session timeout has passed (a lost
+/// session's ephemerals would be gone by then), every registration still
+/// has its owner; messages sent before the fault and after it all arrive;
+/// the function still runs.
+#[allow(clippy::too_many_arguments)]
+fn check_after_fault(
+    what: &str,
+    connect: &str,
+    before: &[(String, String)],
+    web: &str,
+    broker_url: &str,
+    sent_before: &str,
+    tag: &str,
+    dir: &Path,
+) {
+    thread::sleep(Duration::from_millis(SESSION_TIMEOUT_MS as u64 + 2_000));
+    let after = registrations(connect);
+    assert_eq!(
+        after, before,
+        "{what}: the registrations (bookies, broker, auditor) changed owner or vanished, \
+         so a session did not survive"
+    );
+    let out = pulsar_driver(
+        &["produce", broker_url, DURABLE, "keep", tag, "50"],
+        Duration::from_secs(180),
+    );
+    assert!(out.stdout.contains("PRODUCED 50"), "{}", out.describe());
+    let out = pulsar_driver(
+        &[
+            "consume",
+            broker_url,
+            DURABLE,
+            "keep",
+            "50",
+            "120",
+            sent_before,
+            tag,
+        ],
+        Duration::from_secs(180),
+    );
+    assert!(
+        out.stdout.contains("CONSUMED 100"),
+        "{what}: messages sent before or after the fault were lost\n{}",
+        out.describe()
+    );
+    check_function(web, broker_url, tag, dir);
+}
+
+const DURABLE: &str = "persistent://public/default/durable";
+
 #[test]
-fn pulsar_broker_function_worker_keeps_packages_in_distributedlog_on_zoe() {
+fn pulsar_on_zoe_survives_zoe_restarts_and_moves() {
     let started = Instant::now();
     e2e::artifacts();
     pulsar();
-    let mut meta = MetadataServer::start();
+    let mut meta = MetadataServer::start_instances(2);
     let addr = meta.addr();
-    // Pulsar's own metadata always lives in etcd: zoe's etcd, or a separate
-    // one when ZooKeeper stands in for zoe.
-    let own_etcd = match meta.etcd_endpoint() {
-        Some(_) => None,
-        None => Some(Etcd::start()),
-    };
-    let etcd = meta
-        .etcd_endpoint()
-        .unwrap_or_else(|| own_etcd.as_ref().unwrap().endpoint());
+    let connect = meta.connect_string();
     eprintln!(
-        "[e2e] BookKeeper metadata: {} at {addr}; Pulsar metadata: etcd {etcd}",
+        "[e2e] all metadata (Pulsar, BookKeeper, DistributedLog): {} at {connect}",
         meta.name()
     );
-    let bk_uri = format!("zk+hierarchical://{addr}/ledgers");
+    // BookKeeper separates the servers of a metadata URI with ';'.
+    let bk_uri = format!("zk+hierarchical://{}/ledgers", connect.replace(',', ";"));
     let dir = TestDir::new("e2e-pulsar");
 
     e2e::metaformat(dir.path(), &bk_uri);
     let mut bookies: Vec<Bookie> = (1..=2)
-        .map(|i| Bookie::spawn(&format!("bookie{i}"), &bk_uri))
+        .map(|i| Bookie::spawn_with_timeout(&format!("bookie{i}"), &bk_uri, SESSION_TIMEOUT_MS))
         .collect();
     for b in &mut bookies {
         b.wait_ready(Duration::from_secs(120));
     }
+    let mut recovery =
+        AutoRecovery::spawn_with_timeout("autorecovery", &bk_uri, SESSION_TIMEOUT_MS);
+    recovery.wait_ready(Duration::from_secs(120));
 
     let ports = BrokerPorts {
         broker: free_port(),
@@ -257,6 +345,7 @@ fn pulsar_broker_function_worker_keeps_packages_in_distributedlog_on_zoe() {
     };
     let web = format!("http://127.0.0.1:{}", ports.web);
     let broker_url = format!("pulsar://127.0.0.1:{}", ports.broker);
+    let store = format!("zk:{connect}");
     let mut setup = pulsar_java(
         "org.apache.pulsar.PulsarClusterMetadataSetup",
         "128m",
@@ -264,8 +353,8 @@ fn pulsar_broker_function_worker_keeps_packages_in_distributedlog_on_zoe() {
     );
     setup
         .args(["--cluster", "e2e"])
-        .args(["--metadata-store", &format!("etcd:{etcd}")])
-        .args(["--configuration-metadata-store", &format!("etcd:{etcd}")])
+        .args(["--metadata-store", &store])
+        .args(["--configuration-metadata-store", &store])
         .args(["--existing-bk-metadata-service-uri", &bk_uri])
         .args(["--web-service-url", &web])
         .args(["--broker-service-url", &broker_url]);
@@ -276,15 +365,16 @@ fn pulsar_broker_function_worker_keeps_packages_in_distributedlog_on_zoe() {
         out.describe()
     );
 
-    let conf = write_broker_conf(dir.path(), &etcd, &bk_uri, &ports);
+    let conf = write_broker_conf(dir.path(), &connect, &bk_uri, &ports);
     let mut broker = start_broker("broker", dir.path(), &conf);
+    let dlog = e2e::log_text(&broker)
+        .lines()
+        .find(|l| l.contains("uri: distributedlog://") && l.contains("/pulsar/functions"))
+        .map(str::to_string);
     assert!(
-        e2e::log_contains(
-            &broker,
-            &format!("uri: distributedlog://{addr}/pulsar/functions")
-        ),
-        "the function worker did not initialise its DistributedLog namespace on {addr}; \
-         log tail:\n{}",
+        dlog.as_deref().is_some_and(|l| l.contains(&addr)),
+        "the function worker did not initialise its DistributedLog namespace on {connect} \
+         ({dlog:?}); log tail:\n{}",
         broker.log_tail(80)
     );
     eprintln!("[e2e] broker up after {:?}", started.elapsed());
@@ -294,7 +384,11 @@ fn pulsar_broker_function_worker_keeps_packages_in_distributedlog_on_zoe() {
     let out = pulsar_driver(&["create", &web, &jar], Duration::from_secs(180));
     assert!(out.stdout.contains("CREATED"), "{}", out.describe());
     let out = pulsar_driver(
-        &["zk-tree", &addr, "/pulsar/functions/public/default/exclaim"],
+        &[
+            "zk-tree",
+            &connect,
+            "/pulsar/functions/public/default/exclaim",
+        ],
         Duration::from_secs(120),
     );
     let znodes = tagged(&out.stdout, "ZNODE");
@@ -303,7 +397,7 @@ fn pulsar_broker_function_worker_keeps_packages_in_distributedlog_on_zoe() {
             .iter()
             .any(|z| z.contains("-exclaim.jar/<default>/ledgers/logrecs_")),
         "no completed DistributedLog segment of the function package under \
-         /pulsar/functions/public/default/exclaim on {addr}:\n{}",
+         /pulsar/functions/public/default/exclaim on {connect}:\n{}",
         out.stdout
     );
     check_function(&web, &broker_url, "before", dir.path());
@@ -312,11 +406,77 @@ fn pulsar_broker_function_worker_keeps_packages_in_distributedlog_on_zoe() {
         started.elapsed()
     );
 
+    let regs = registrations(&connect);
+    for (kind, prefix) in [
+        ("bookie", "/ledgers/available/127.0.0.1:"),
+        ("broker", "/loadbalance/brokers/"),
+        ("auditor", "/ledgers/underreplication/auditorelection/"),
+    ] {
+        assert!(
+            regs.iter().any(|(p, _)| p.starts_with(prefix)),
+            "no {kind} registration under {prefix}: {regs:?}"
+        );
+    }
+
+    // ---- every zoe instance killed (-9) and restarted at once
+    let out = pulsar_driver(
+        &["produce", &broker_url, DURABLE, "keep", "a", "50"],
+        Duration::from_secs(180),
+    );
+    assert!(out.stdout.contains("PRODUCED 50"), "{}", out.describe());
+    let t = Instant::now();
+    meta.kill_and_restart_all();
+    eprintln!("[e2e] {} restarted in {:?}", meta.name(), t.elapsed());
+    check_after_fault(
+        "after restarting every instance",
+        &connect,
+        &regs,
+        &web,
+        &broker_url,
+        "a",
+        "b",
+        dir.path(),
+    );
+    eprintln!("[e2e] sessions resumed and nothing lost after the restart");
+
+    // ---- the busiest zoe instance killed (-9) for good: its clients move
+    let out = pulsar_driver(
+        &["produce", &broker_url, DURABLE, "keep", "c", "50"],
+        Duration::from_secs(180),
+    );
+    assert!(out.stdout.contains("PRODUCED 50"), "{}", out.describe());
+    let killed = match meta.kill_busiest() {
+        Some((killed, conns)) => {
+            assert!(conns > 0, "no client was connected to {killed}");
+            eprintln!("[e2e] killed {killed}, which served {conns} connections");
+            killed
+        }
+        None => {
+            eprintln!(
+                "[e2e] {} runs standalone here: restarting it again instead of moving clients",
+                meta.name()
+            );
+            meta.kill_and_restart_all();
+            String::new()
+        }
+    };
+    check_after_fault(
+        "after moving to the other instance",
+        &connect,
+        &regs,
+        &web,
+        &broker_url,
+        "c",
+        "d",
+        dir.path(),
+    );
+    eprintln!("[e2e] sessions moved and nothing lost");
+
     // ---- kill -9 and restart the broker
     broker.kill();
-    // Let the dead broker's etcd lease (metadataStoreSessionTimeoutMillis)
-    // run out, or the new one finds its bundles still owned by "itself".
-    thread::sleep(Duration::from_secs(8));
+    // Let the dead broker's session run out, or the new one finds its
+    // registration and bundles still owned by "itself".
+    thread::sleep(Duration::from_millis(SESSION_TIMEOUT_MS as u64 + 3_000));
     let t = Instant::now();
     let mut broker = start_broker("broker-restarted", dir.path(), &conf);
     check_function(&web, &broker_url, "after", dir.path());
@@ -331,11 +491,16 @@ fn pulsar_broker_function_worker_keeps_packages_in_distributedlog_on_zoe() {
         );
     }
     assert!(
+        recovery.process.is_running(),
+        "autorecovery exited; log tail:\n{}",
+        recovery.process.log_tail(80)
+    );
+    assert!(
         broker.is_running(),
         "broker exited; log tail:\n{}",
         broker.log_tail(80)
     );
-    meta.assert_running();
+    meta.assert_running_except(&killed);
     eprintln!(
         "[e2e] Pulsar scenario passed on {} in {:?}",
         meta.name(),

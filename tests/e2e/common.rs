@@ -30,8 +30,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    etcd_bin, free_port, java_bin, repo_root, run_command, unique_prefix, which, ClientOutput,
-    ServerProcess, TargetKind, TestDir, Zoe, ZooKeeperServer,
+    etcd_bin, four_letter_word, free_port, java_bin, repo_root, run_command, unique_prefix, which,
+    ClientOutput, ServerProcess, TargetKind, TestDir, Zoe, ZooKeeperServer,
 };
 
 /// The BookKeeper / DistributedLog release under test (see tests/e2e/pom.xml).
@@ -333,7 +333,7 @@ pub fn spawn_java(name: &str, dir: &Path, mut cmd: Command) -> ServerProcess {
     ServerProcess::spawn(name, &mut cmd, log).unwrap_or_else(|e| panic!("spawn {name}: {e}"))
 }
 
-fn log_text(p: &ServerProcess) -> String {
+pub fn log_text(p: &ServerProcess) -> String {
     String::from_utf8_lossy(&fs::read(p.log_path()).unwrap_or_default()).into_owned()
 }
 
@@ -436,21 +436,34 @@ fn healthy(port: u16) -> bool {
 /// zoe on etcd, or (ZOE_TEST_TARGET=zookeeper) a real ZooKeeper 3.9.5.
 pub enum MetadataServer {
     // Field order: zoe stops before its etcd.
-    Zoe { zoe: Zoe, etcd: Etcd },
+    Zoe { zoes: Vec<Zoe>, etcd: Etcd },
     ZooKeeper(ZooKeeperServer),
 }
 
 impl MetadataServer {
+    /// One zoe instance (or one ZooKeeper).
     pub fn start() -> MetadataServer {
+        MetadataServer::start_instances(1)
+    }
+
+    /// `n` zoe instances on one etcd and prefix, all serving the same tree
+    /// (or one standalone ZooKeeper: the oracle has no second instance).
+    pub fn start_instances(n: usize) -> MetadataServer {
         match TargetKind::from_env() {
             TargetKind::Zoe => {
                 let etcd = Etcd::start();
-                let zoe = Zoe::start_with(
-                    &etcd.endpoint(),
-                    &unique_prefix("e2e"),
-                    &["--max-client-cnxns", "0"],
-                );
-                MetadataServer::Zoe { zoe, etcd }
+                let prefix = unique_prefix("e2e");
+                let zoes = (0..n.max(1))
+                    .map(|_| {
+                        Zoe::start_with(
+                            &etcd.endpoint(),
+                            &prefix,
+                            // `cons` tells which instance serves the clients.
+                            &["--max-client-cnxns", "0", "--four-letter-words", "*"],
+                        )
+                    })
+                    .collect();
+                MetadataServer::Zoe { zoes, etcd }
             }
             TargetKind::ZooKeeper => MetadataServer::ZooKeeper(ZooKeeperServer::start()),
         }
@@ -463,12 +476,25 @@ impl MetadataServer {
         }
     }
 
-    /// `127.0.0.1:PORT`
+    /// `127.0.0.1:PORT` of the first instance.
     pub fn addr(&self) -> String {
         match self {
-            MetadataServer::Zoe { zoe, .. } => zoe.addr(),
+            MetadataServer::Zoe { zoes, .. } => zoes[0].addr(),
             MetadataServer::ZooKeeper(zk) => zk.addr(),
         }
+    }
+
+    /// Every instance's `127.0.0.1:PORT`.
+    pub fn addrs(&self) -> Vec<String> {
+        match self {
+            MetadataServer::Zoe { zoes, .. } => zoes.iter().map(Zoe::addr).collect(),
+            MetadataServer::ZooKeeper(zk) => vec![zk.addr()],
+        }
+    }
+
+    /// A ZooKeeper connect string naming every instance.
+    pub fn connect_string(&self) -> String {
+        self.addrs().join(",")
     }
 
     /// The etcd zoe runs on (none for ZooKeeper).
@@ -479,14 +505,70 @@ impl MetadataServer {
         }
     }
 
-    /// Panics if the server process has died.
+    /// kill -9 every instance at once, then start each again on its port.
+    pub fn kill_and_restart_all(&mut self) {
+        match self {
+            MetadataServer::Zoe { zoes, .. } => {
+                for z in zoes.iter_mut() {
+                    z.kill();
+                }
+                for z in zoes.iter_mut() {
+                    z.restart();
+                }
+            }
+            MetadataServer::ZooKeeper(zk) => zk.kill_and_restart(),
+        }
+    }
+
+    /// kill -9 the zoe instance that serves the most client connections
+    /// (by `cons`) and leave it down: its clients must move to the others.
+    /// Returns the killed address and how many connections it had. `None`
+    /// for ZooKeeper, which the suite runs standalone.
+    pub fn kill_busiest(&mut self) -> Option<(String, usize)> {
+        let MetadataServer::Zoe { zoes, .. } = self else {
+            return None;
+        };
+        let live: Vec<usize> = (0..zoes.len()).filter(|i| zoes[*i].is_running()).collect();
+        assert!(
+            live.len() >= 2,
+            "need two running zoe instances to move clients"
+        );
+        let count = |addr: &str| {
+            four_letter_word(addr, "cons")
+                // `cons` lists the asking connection too.
+                .map(|out| {
+                    out.lines()
+                        .filter(|l| l.contains("queued="))
+                        .count()
+                        .saturating_sub(1)
+                })
+                .unwrap_or(0)
+        };
+        let (i, n) = live
+            .iter()
+            .map(|i| (*i, count(&zoes[*i].addr())))
+            .max_by_key(|(_, n)| *n)
+            .expect("a live instance");
+        let addr = zoes[i].addr();
+        zoes[i].kill();
+        Some((addr, n))
+    }
+
+    /// Panics if a server process that should run has died.
     pub fn assert_running(&mut self) {
-        if let MetadataServer::Zoe { zoe, .. } = self {
-            assert!(
-                zoe.is_running(),
-                "zoe exited; log tail:\n{}",
-                zoe.log_tail(80)
-            );
+        if let MetadataServer::Zoe { zoes, .. } = self {
+            for z in zoes.iter_mut() {
+                assert!(z.is_running(), "zoe exited; log tail:\n{}", z.log_tail(80));
+            }
+        }
+    }
+
+    /// Like `assert_running`, for the instances not deliberately killed.
+    pub fn assert_running_except(&mut self, killed: &str) {
+        if let MetadataServer::Zoe { zoes, .. } = self {
+            for z in zoes.iter_mut().filter(|z| z.addr() != killed) {
+                assert!(z.is_running(), "zoe exited; log tail:\n{}", z.log_tail(80));
+            }
         }
     }
 }
@@ -527,6 +609,11 @@ pub struct Bookie {
 impl Bookie {
     /// Spawn (does not wait; see `wait_ready`).
     pub fn spawn(name: &str, metadata_uri: &str) -> Bookie {
+        Bookie::spawn_with_timeout(name, metadata_uri, 4000)
+    }
+
+    /// Spawn with a ZooKeeper session timeout of `zk_timeout_ms`.
+    pub fn spawn_with_timeout(name: &str, metadata_uri: &str, zk_timeout_ms: u32) -> Bookie {
         let dir = TestDir::new(&format!("e2e-{name}"));
         let port = free_port();
         let journal = dir.path().join("journal");
@@ -545,7 +632,7 @@ impl Bookie {
                  ledgerDirectories={}\n\
                  httpServerEnabled=false\n\
                  autoRecoveryDaemonEnabled=false\n\
-                 zkTimeout=4000\n\
+                 zkTimeout={zk_timeout_ms}\n\
                  journalPreAllocSizeMB=1\n\
                  journalWriteBufferSizeKB=16\n\
                  journalSyncData=false\n\
@@ -596,6 +683,11 @@ pub struct AutoRecovery {
 
 impl AutoRecovery {
     pub fn spawn(name: &str, metadata_uri: &str) -> AutoRecovery {
+        AutoRecovery::spawn_with_timeout(name, metadata_uri, 4000)
+    }
+
+    /// Spawn with a ZooKeeper session timeout of `zk_timeout_ms`.
+    pub fn spawn_with_timeout(name: &str, metadata_uri: &str, zk_timeout_ms: u32) -> AutoRecovery {
         let dir = TestDir::new(&format!("e2e-{name}"));
         let port = free_port();
         let conf = dir.path().join("autorecovery.conf");
@@ -607,7 +699,7 @@ impl AutoRecovery {
                  advertisedAddress=127.0.0.1\n\
                  allowLoopback=true\n\
                  httpServerEnabled=false\n\
-                 zkTimeout=4000\n\
+                 zkTimeout={zk_timeout_ms}\n\
                  lostBookieRecoveryDelay=0\n\
                  auditorPeriodicCheckInterval=20\n\
                  auditorPeriodicBookieCheckInterval=5\n\

@@ -834,6 +834,7 @@ fn wait_zk_serving(
 pub struct ZooKeeperServer {
     process: ServerProcess,
     port: u16,
+    jvm_props: Vec<String>,
     dir: TestDir,
 }
 
@@ -883,7 +884,13 @@ impl ZooKeeperServer {
                 dir.path().join("zookeeper.log"),
             )
             .unwrap_or_else(|e| panic!("spawn java: {e}"));
-            let mut zk = ZooKeeperServer { process, port, dir };
+            let jvm_props = jvm_props.iter().map(|p| p.to_string()).collect();
+            let mut zk = ZooKeeperServer {
+                process,
+                port,
+                jvm_props,
+                dir,
+            };
             let addr = zk.addr();
             match wait_zk_serving(&mut zk.process, &addr, Duration::from_secs(60)) {
                 Ok(()) => return zk,
@@ -910,6 +917,24 @@ impl ZooKeeperServer {
 
     pub fn stop(&mut self) -> Option<ExitStatus> {
         self.process.terminate(Duration::from_secs(10))
+    }
+
+    /// kill -9, then start again on the same port and data directory (its
+    /// sessions survive in the snapshot and transaction log).
+    pub fn kill_and_restart(&mut self) {
+        self.process.kill();
+        let props: Vec<&str> = self.jvm_props.iter().map(String::as_str).collect();
+        let cfg = self.dir.path().join("zoo.cfg");
+        self.process = ServerProcess::spawn(
+            "zookeeper",
+            &mut zk_command(&cfg, &props),
+            self.dir.path().join("zookeeper-restarted.log"),
+        )
+        .unwrap_or_else(|e| panic!("spawn java: {e}"));
+        let addr = self.addr();
+        if let Err(e) = wait_zk_serving(&mut self.process, &addr, Duration::from_secs(60)) {
+            panic!("ZooKeeper did not come back after a restart: {e}");
+        }
     }
 }
 

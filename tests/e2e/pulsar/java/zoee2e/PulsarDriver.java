@@ -31,8 +31,15 @@ import org.apache.pulsar.common.policies.data.FunctionStatus;
  *                                produce TAG-i to `in`, expect TAG-i! on `out`
  *   download WEB_URL JAR DEST    download the package (from DistributedLog)
  *                                and compare it with JAR
- *   zk-tree HOST:PORT PATH       print "ZNODE <path>" for PATH and every
- *                                znode below it (ZooKeeper 3.6 client)
+ *   produce BROKER_URL TOPIC SUB TAG COUNT
+ *                                create durable subscription SUB on TOPIC, then
+ *                                send TAG-0 .. TAG-(COUNT-1) and wait for acks
+ *   consume BROKER_URL TOPIC SUB COUNT TIMEOUT_S TAG...
+ *                                receive on SUB until TAG-0 .. TAG-(COUNT-1)
+ *                                of every TAG arrived
+ *   zk-tree CONNECT PATH         print "ZNODE <path> <ephemeralOwner hex>" for
+ *                                PATH and every znode below it (ZooKeeper 3.6
+ *                                client; CONNECT may list several servers)
  */
 public final class PulsarDriver {
     static final String TENANT = "public";
@@ -72,6 +79,11 @@ public final class PulsarDriver {
                 return roundtrip(args[2], args[3], Integer.parseInt(args[4]), Long.parseLong(args[5]));
             case "download":
                 return download(args[1], args[2], args[3]);
+            case "produce":
+                return produce(args[1], args[2], args[3], args[4], Integer.parseInt(args[5]));
+            case "consume":
+                return consume(args[1], args[2], args[3], Integer.parseInt(args[4]), Long.parseLong(args[5]),
+                        Arrays.copyOfRange(args, 6, args.length));
             case "zk-tree":
                 return zkTree(args[1], args[2]);
             default:
@@ -170,6 +182,63 @@ public final class PulsarDriver {
         return 0;
     }
 
+    static PulsarClient client(String brokerUrl) throws Exception {
+        return PulsarClient.builder().serviceUrl(brokerUrl).operationTimeout(60, TimeUnit.SECONDS).build();
+    }
+
+    static int produce(String brokerUrl, String topic, String sub, String tag, int count) throws Exception {
+        try (PulsarClient client = client(brokerUrl)) {
+            // The subscription exists before the first message, so the broker
+            // keeps every message until SUB acknowledges it.
+            client.newConsumer(Schema.STRING).topic(topic).subscriptionName(sub)
+                    .subscriptionInitialPosition(SubscriptionInitialPosition.Earliest)
+                    .subscribe().close();
+            try (Producer<String> producer = client.newProducer(Schema.STRING).topic(topic).create()) {
+                for (int i = 0; i < count; i++) {
+                    producer.send(tag + "-" + i);
+                }
+            }
+            System.out.println("PRODUCED " + count);
+        }
+        return 0;
+    }
+
+    static int consume(String brokerUrl, String topic, String sub, int count, long timeoutS, String[] tags)
+            throws Exception {
+        try (PulsarClient client = client(brokerUrl)) {
+            Consumer<String> consumer = client.newConsumer(Schema.STRING).topic(topic).subscriptionName(sub)
+                    .subscriptionInitialPosition(SubscriptionInitialPosition.Earliest).subscribe();
+            java.util.Set<String> want = new java.util.TreeSet<>();
+            for (String tag : tags) {
+                for (int i = 0; i < count; i++) {
+                    want.add(tag + "-" + i);
+                }
+            }
+            int total = want.size();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(timeoutS);
+            int got = 0;
+            while (!want.isEmpty()) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    System.out.println("TIMEOUT after " + timeoutS + " s, " + got + " received, still missing "
+                            + want.size() + ": " + want);
+                    return 1;
+                }
+                Message<String> m = consumer.receive((int) Math.min(left / 1_000_000, Integer.MAX_VALUE),
+                        TimeUnit.MILLISECONDS);
+                if (m == null) {
+                    continue;
+                }
+                got++;
+                want.remove(m.getValue());
+                consumer.acknowledge(m);
+            }
+            consumer.close();
+            System.out.println("CONSUMED " + total);
+        }
+        return 0;
+    }
+
     static int download(String web, String jar, String dest) throws Exception {
         try (PulsarAdmin admin = admin(web)) {
             admin.functions().downloadFunction(dest, TENANT, NS, NAME);
@@ -201,8 +270,9 @@ public final class PulsarDriver {
             todo.add(root);
             while (!todo.isEmpty()) {
                 String p = todo.poll();
-                System.out.println("ZNODE " + p);
-                java.util.List<String> children = zk.getChildren(p, false);
+                org.apache.zookeeper.data.Stat st = new org.apache.zookeeper.data.Stat();
+                java.util.List<String> children = zk.getChildren(p, false, st);
+                System.out.println("ZNODE " + p + " " + Long.toHexString(st.getEphemeralOwner()));
                 java.util.Collections.sort(children);
                 for (String c : children) {
                     todo.add(p.equals("/") ? "/" + c : p + "/" + c);
