@@ -204,3 +204,88 @@ fn cli_mt_ephemerals_go_with_the_session_and_watches_fire() {
     assert_contains(&out, "Error -101 for /w/e", "ephemeral gone");
     let _ = watcher.quit();
 }
+
+/// The number of client connections a zoe instance serves (by `cons`,
+/// which also lists the asking connection).
+fn connections(addr: &str) -> usize {
+    support::four_letter_word(addr, "cons")
+        .map(|out| out.lines().filter(|l| l.contains("sid=")).count())
+        .unwrap_or(0)
+}
+
+/// Two zoe instances on one etcd; cli_mt is given both. The instance it is
+/// connected to is killed (-9): the C client moves to the other one and
+/// resumes the same session, whose ephemeral stays, and whose watches set
+/// before the move still fire.
+#[test]
+fn cli_mt_resumes_its_session_on_another_zoe_instance() {
+    let etcd = support::EtcdServer::start();
+    let prefix = support::unique_prefix("cli-mt-move");
+    let args = ["--four-letter-words", "*"];
+    let mut zoes = [
+        support::Zoe::start_with(&etcd.endpoint(), &prefix, &args),
+        support::Zoe::start_with(&etcd.endpoint(), &prefix, &args),
+    ];
+    let connect = format!("{},{}", zoes[0].addr(), zoes[1].addr());
+    let mut cli = CliMt::connect(&connect);
+    let session = cli
+        .transcript()
+        .lines()
+        .find_map(|l| l.split("Got a new session id: 0x").nth(1))
+        .expect("session id line")
+        .trim()
+        .to_string();
+    cli.run_until("create /mv", "[/mv]: rc = 0");
+    assert_eq!(
+        created_name(&cli.run_until("create +e /mv/e", "name = ")),
+        "/mv/e"
+    );
+    // ls sets a child watch
+    cli.run_until("ls /mv", "/mv: rc = 0");
+
+    let on: Vec<usize> = (0..2)
+        .filter(|i| connections(&zoes[*i].addr()) > 0)
+        .collect();
+    assert_eq!(
+        on.len(),
+        1,
+        "cli_mt should be connected to exactly one instance"
+    );
+    let (gone, other) = (on[0], 1 - on[0]);
+    zoes[gone].kill();
+
+    // The client reconnects by itself; a new session would print a new id.
+    cli.wait_for(
+        "Watcher SESSION_EVENT state = CONNECTED_STATE",
+        Duration::from_secs(30),
+    );
+    assert_eq!(connections(&zoes[other].addr()), 1, "cli_mt moved");
+    let ids = cli.transcript().matches("Got a new session id").count();
+    assert_eq!(
+        ids,
+        1,
+        "the session was resumed, not replaced\n{}",
+        cli.transcript()
+    );
+    let out = cli.run_until("get /mv/e", "ephemeralOwner");
+    let owner = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("ephemeralOwner = "))
+        .expect("ephemeralOwner line");
+    assert_eq!(
+        owner.trim_start_matches('0'),
+        session.trim_start_matches('0')
+    );
+
+    // The child watch set before the move fires after it.
+    let mut other_cli = CliMt::connect(&zoes[other].addr());
+    other_cli.run_until("create /mv/x", "[/mv/x]: rc = 0");
+    cli.wait_for(
+        "Watcher CHILD_EVENT state = CONNECTED_STATE for path /mv",
+        Duration::from_secs(15),
+    );
+    let out = cli.run_until("ls /mv", "/mv: rc = 0");
+    assert_eq!(ls_children(&out, "/mv"), ["e", "x"]);
+    let _ = other_cli.quit();
+    let _ = cli.quit();
+}

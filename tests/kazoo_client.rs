@@ -37,3 +37,26 @@ fn kazoo_watches() {
 fn kazoo_transactions() {
     run("test_kazoo_transactions.py");
 }
+
+/// Two zoe instances on one etcd; kazoo is given both (in order). The
+/// first, which kazoo connects to, is killed (-9) under it: kazoo moves to
+/// the second and resumes its session (see test_kazoo_failover.py).
+#[test]
+fn kazoo_resumes_its_session_on_another_zoe_instance() {
+    let etcd = support::EtcdServer::start();
+    let prefix = support::unique_prefix("kazoo-move");
+    let first = support::Zoe::start_with(&etcd.endpoint(), &prefix, &[]);
+    let second = support::Zoe::start_with(&etcd.endpoint(), &prefix, &[]);
+    let pid = first.pid().expect("zoe pid");
+    let out = support::kazoo_with_env(
+        &format!("{},{}", first.addr(), second.addr()),
+        "test_kazoo_failover.py",
+        &[
+            ("ZOE_TEST_FIRST_PID", pid.to_string()),
+            ("ZOE_TEST_SECOND", second.addr()),
+        ],
+    );
+    assert!(out.stdout.contains(" passed"), "{}", out.describe());
+    drop(first);
+    drop(second);
+}

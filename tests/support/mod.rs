@@ -1548,6 +1548,11 @@ pub fn java_main_interactive(main_class: &str, connect: &str, scenario: &str) ->
 /// the connect string is passed in `ZOE_TEST_CONNECT`. Panics unless pytest
 /// passed (exit status 0, which also means at least one test ran).
 pub fn kazoo(connect: &str, test_file: &str) -> ClientOutput {
+    kazoo_with_env(connect, test_file, &[])
+}
+
+/// `kazoo`, with extra environment variables for the pytest file.
+pub fn kazoo_with_env(connect: &str, test_file: &str, env: &[(&str, String)]) -> ClientOutput {
     let python = venv_dir().join("bin/python");
     let file = repo_root().join("tests/python").join(test_file);
     assert!(file.exists(), "no such pytest file: {}", file.display());
@@ -1556,6 +1561,7 @@ pub fn kazoo(connect: &str, test_file: &str) -> ClientOutput {
         .env("ZOE_TEST_CONNECT", connect)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("PYTHONUNBUFFERED", "1")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA"])
         .arg(&file);
     let out = run_command(&mut cmd, None, Duration::from_secs(240));
