@@ -289,3 +289,38 @@ fn cli_mt_resumes_its_session_on_another_zoe_instance() {
     let _ = other_cli.quit();
     let _ = cli.quit();
 }
+
+/// A C client that falls silent (SIGSTOP) for longer than its session
+/// timeout: the server expires the session (its ephemeral goes, a watcher
+/// hears of it), and when the client wakes it is told its session expired.
+#[test]
+fn cli_mt_session_expires_while_the_client_is_stopped() {
+    // A 200 ms tick caps the session timeout at 4 s (cli_mt asks for 30 s).
+    let target = Target::from_env_with_config(&["--tick-time", "200"], &["tickTime=200"]);
+    let mut victim = CliMt::connect(&target.addr());
+    victim.run_until("create /x", "[/x]: rc = 0");
+    assert_eq!(
+        created_name(&victim.run_until("create +e /x/e", "name = ")),
+        "/x/e"
+    );
+    let mut watcher = CliMt::connect(&target.addr());
+    let out = watcher.run_until("ls /x", "/x: rc = 0");
+    assert_eq!(ls_children(&out, "/x"), ["e"]);
+
+    let pid = victim.pid().expect("cli_mt pid");
+    support::signal(pid, "STOP");
+    let woke = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        watcher.wait_for(
+            "Watcher CHILD_EVENT state = CONNECTED_STATE for path /x",
+            Duration::from_secs(30),
+        );
+        let out = watcher.run_until("ls /x", "/x: rc = 0");
+        assert!(ls_children(&out, "/x").is_empty(), "the ephemeral is gone");
+    }));
+    support::signal(pid, "CONT");
+    if let Err(e) = woke {
+        std::panic::resume_unwind(e);
+    }
+    victim.wait_for("EXPIRED_SESSION_STATE", Duration::from_secs(30));
+    let _ = watcher.quit();
+}

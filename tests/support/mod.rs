@@ -282,6 +282,16 @@ pub fn file_tail(path: &Path, n: usize) -> String {
     lines[start..].join("\n")
 }
 
+/// `kill -SIG PID` (SIGSTOP/SIGCONT to pause a client or server).
+pub fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill -{sig} {pid} failed");
+}
+
 fn signal_group(pid: u32, signal: &str) {
     // Children run in their own process group (pgid = pid); signal all of it,
     // so that wrapper scripts take their JVMs with them.
@@ -1107,6 +1117,18 @@ impl Target {
         Target::start_with(TargetKind::from_env(), zoe_args, zk_jvm_props)
     }
 
+    /// The target with zoe flags, or zoo.cfg lines for ZooKeeper.
+    pub fn from_env_with_config(zoe_args: &[&str], zk_config: &[&str]) -> Target {
+        let target = match TargetKind::from_env() {
+            TargetKind::Zoe => return Target::start_with(TargetKind::Zoe, zoe_args, &[]),
+            TargetKind::ZooKeeper => {
+                Target::ZooKeeper(ZooKeeperServer::start_with_config(zk_config))
+            }
+        };
+        eprintln!("[harness] target: {} at {}", target.name(), target.addr());
+        target
+    }
+
     pub fn start_with(kind: TargetKind, zoe_args: &[&str], zk_jvm_props: &[&str]) -> Target {
         let target = match kind {
             TargetKind::Zoe => {
@@ -1693,6 +1715,11 @@ impl CliMt {
     /// Everything cli_mt printed so far.
     pub fn transcript(&self) -> String {
         self.all.join("\n")
+    }
+
+    /// The cli_mt process id (to stop it with SIGSTOP).
+    pub fn pid(&self) -> Option<u32> {
+        self.inner.child.as_ref().map(|c| c.id())
     }
 
     /// `quit`, then wait for exit.
