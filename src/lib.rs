@@ -14,6 +14,7 @@ pub mod committer;
 pub mod config;
 pub mod conn;
 pub mod conns;
+pub mod etcd;
 pub mod fourlw;
 pub mod layout;
 pub mod local_etcd;

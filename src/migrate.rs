@@ -76,7 +76,7 @@ impl EtcdArgs {
             key: self.etcd_key.clone(),
             domain: self.etcd_domain.clone(),
         });
-        crate::server::connect_etcd(&self.etcd, user.as_ref(), tls.as_ref()).await
+        crate::etcd::connect(&self.etcd, user.as_ref(), tls.as_ref()).await
     }
 }
 

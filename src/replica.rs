@@ -128,8 +128,11 @@ impl Replica {
     /// Writes the marker key; returns the revision it was written at.
     async fn put_marker(&self) -> Option<i64> {
         let _one_at_a_time = self.marker.lock().await;
-        let mut kv = self.kv.clone();
-        match kv.put(self.layout.sync_key(), Vec::new(), None).await {
+        let put = crate::etcd::retry_unsent(|| {
+            let mut kv = self.kv.clone();
+            async move { kv.put(self.layout.sync_key(), Vec::new(), None).await }
+        });
+        match put.await {
             Ok(r) => r.header().map(|h| h.revision()),
             Err(e) => {
                 debug!(error = %e, "sync marker put failed");
@@ -155,7 +158,7 @@ impl Replica {
     /// On a reload after a compaction, fires the events that the gap hid.
     async fn load(&self, client: &Client) -> anyhow::Result<i64> {
         let (start, end) = self.layout.watch_range();
-        let mut kv = client.kv_client().max_decoding_message_size(MAX_MESSAGE);
+        let kv = client.kv_client().max_decoding_message_size(MAX_MESSAGE);
         let mut from = start.clone();
         let mut at = 0i64;
         let mut changes = Vec::new();
@@ -165,7 +168,12 @@ impl Replica {
             if at > 0 {
                 opts = opts.with_revision(at);
             }
-            let resp = match kv.get(from.clone(), Some(opts)).await {
+            let get = crate::etcd::retry_unsent(|| {
+                let mut kv = kv.clone();
+                let (from, opts) = (from.clone(), opts.clone());
+                async move { kv.get(from, Some(opts)).await }
+            });
+            let resp = match get.await {
                 Ok(r) => r,
                 // A page of large values can exceed the message limit:
                 // ask for fewer keys.
