@@ -10,6 +10,7 @@
 
 pub mod acl;
 pub mod admin;
+pub mod check;
 pub mod committer;
 pub mod config;
 pub mod conn;

@@ -346,66 +346,72 @@ impl Replica {
     }
 
     fn classify(&self, kv: &KeyValue, put: bool) -> Option<Change> {
-        let rev = kv.mod_revision();
-        Some(match self.layout.classify(kv.key()) {
-            KeyKind::Data(p) => Change::Data(
-                p,
-                put.then(|| DataKv {
-                    value: Bytes::copy_from_slice(kv.value()),
-                    create_rev: kv.create_revision(),
-                    mod_rev: rev,
-                    version: kv.version(),
-                    lease: kv.lease(),
-                }),
-            ),
-            KeyKind::Meta(p) => Change::Meta(
-                p,
-                if put {
-                    Some((layout::decode(kv.value()).unwrap_or_default(), rev))
-                } else {
-                    None
-                },
-            ),
-            KeyKind::Children(p) => Change::Children(
-                p,
-                if put {
-                    Some((layout::decode(kv.value()).unwrap_or_default(), rev))
-                } else {
-                    None
-                },
-            ),
-            KeyKind::Session(id) => Change::Session(
-                id,
-                if put {
-                    match layout::decode(kv.value()) {
-                        Some(rec) => Some(SessionEntry {
-                            rec,
-                            mod_rev: rev,
-                            create_rev: kv.create_revision(),
-                        }),
-                        None => {
-                            warn!(session = id, "unreadable session record ignored");
-                            return None;
-                        }
-                    }
-                } else {
-                    None
-                },
-            ),
-            KeyKind::Auth => Change::Auth(if put {
-                layout::decode::<layout::AuthRec>(kv.value())
+        classify(&self.layout, kv, put)
+    }
+}
+
+/// What a key put (`put`) or deleted means for the tree; None for keys the
+/// tree does not keep (the layout record, the sync marker, foreign keys).
+pub fn classify(layout: &Layout, kv: &KeyValue, put: bool) -> Option<Change> {
+    let rev = kv.mod_revision();
+    Some(match layout.classify(kv.key()) {
+        KeyKind::Data(p) => Change::Data(
+            p,
+            put.then(|| DataKv {
+                value: Bytes::copy_from_slice(kv.value()),
+                create_rev: kv.create_revision(),
+                mod_rev: rev,
+                version: kv.version(),
+                lease: kv.lease(),
+            }),
+        ),
+        KeyKind::Meta(p) => Change::Meta(
+            p,
+            if put {
+                Some((layout::decode(kv.value()).unwrap_or_default(), rev))
             } else {
                 None
-            }),
-            KeyKind::Events => {
-                if !put {
-                    return None;
+            },
+        ),
+        KeyKind::Children(p) => Change::Children(
+            p,
+            if put {
+                Some((layout::decode(kv.value()).unwrap_or_default(), rev))
+            } else {
+                None
+            },
+        ),
+        KeyKind::Session(id) => Change::Session(
+            id,
+            if put {
+                match layout::decode(kv.value()) {
+                    Some(rec) => Some(SessionEntry {
+                        rec,
+                        mod_rev: rev,
+                        create_rev: kv.create_revision(),
+                    }),
+                    None => {
+                        warn!(session = id, "unreadable session record ignored");
+                        return None;
+                    }
                 }
-                Change::Events(layout::decode::<layout::EventList>(kv.value()).map(|l| l.0))
+            } else {
+                None
+            },
+        ),
+        KeyKind::Auth => Change::Auth(if put {
+            layout::decode::<layout::AuthRec>(kv.value())
+        } else {
+            None
+        }),
+        KeyKind::Events => {
+            if !put {
+                return None;
             }
-            KeyKind::Other => return None,
-        })
-    }
+            Change::Events(layout::decode::<layout::EventList>(kv.value()).map(|l| l.0))
+        }
+        KeyKind::Other => return None,
+    })
 }
 
 /// Events a client could have missed while the replica was cut off: every

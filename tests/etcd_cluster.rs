@@ -149,6 +149,9 @@ async fn leader_loss_pauses_writes_and_loses_none() {
         reports.iter().map(|r| r.acked.len()).collect::<Vec<_>>(),
         reports.iter().map(|r| r.session.longest_wait).max()
     );
+    let check =
+        blocking(|| support::zoe_check(&cluster.endpoints(), &prefix, &["--zoe", &addrs[1]]));
+    assert!(check.success(), "zoe check\n{}", check.describe());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -259,4 +262,7 @@ async fn quorum_loss_is_a_connection_loss_and_sessions_survive_it() {
         "acknowledged: {:?}, unknown fate: {unknown}",
         reports.iter().map(|r| r.acked.len()).collect::<Vec<_>>()
     );
+    let check =
+        blocking(|| support::zoe_check(&cluster.endpoints(), &prefix, &["--zoe", &addrs[0]]));
+    assert!(check.success(), "zoe check\n{}", check.describe());
 }

@@ -5,6 +5,8 @@
 //! acknowledged write is there exactly once, a write that ended in
 //! ConnectionLoss is there entirely or not at all (never a partial multi),
 //! sessions keep their ids and ephemerals, watches fire after the move.
+//! Afterwards `zoe check` finds etcd's layout consistent and the survivor
+//! serving exactly what etcd holds.
 
 mod support;
 
@@ -54,4 +56,17 @@ fn kill_during_writes(zoe_args: &[&str]) {
         .unwrap_or("")
         .to_string();
     eprintln!("{summary}");
+
+    // What etcd holds is consistent, and the surviving instance serves it.
+    let survivor = zoes
+        .iter()
+        .map(|z| z.addr())
+        .find(|a| *a != victim)
+        .unwrap();
+    let check = support::zoe_check(&etcd.endpoint(), &prefix, &["--zoe", &survivor]);
+    assert!(
+        check.success(),
+        "zoe check after the kill\n{}",
+        check.describe()
+    );
 }

@@ -149,4 +149,12 @@ async fn restarting_every_instance_keeps_live_sessions_and_ends_gone_ones() {
         "acknowledged: {:?}, unknown fate: {unknown}",
         reports.iter().map(|r| r.acked.len()).collect::<Vec<_>>()
     );
+    let check = tokio::task::block_in_place(|| {
+        support::zoe_check(
+            &etcd.endpoint(),
+            &prefix,
+            &["--zoe", &addrs[0], "--zoe", &addrs[1]],
+        )
+    });
+    assert!(check.success(), "zoe check\n{}", check.describe());
 }

@@ -1000,6 +1000,18 @@ impl Zoe {
     }
 }
 
+/// Run `zoe check --etcd ENDPOINTS --prefix PREFIX EXTRA...` to completion.
+pub fn zoe_check(etcd_endpoints: &str, prefix: &str, extra: &[&str]) -> ClientOutput {
+    let mut cmd = Command::new(zoe_bin());
+    cmd.arg("check")
+        .arg("--etcd")
+        .arg(etcd_endpoints)
+        .arg("--prefix")
+        .arg(prefix)
+        .args(extra);
+    run_command(&mut cmd, None, Duration::from_secs(120))
+}
+
 // ---------------------------------------------------------------- ZooKeeper
 
 fn zk_command(cfg: &Path, jvm_props: &[&str]) -> Command {
