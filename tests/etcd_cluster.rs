@@ -126,10 +126,12 @@ async fn leader_loss_pauses_writes_and_loses_none() {
     let unknown = verify_writers(&mut admin, root, &reports).await;
     for r in &mut reports {
         assert!(!r.session.expired, "{}: session expired", r.name);
-        // Only writes in flight while the leader died may have an unknown
-        // fate; a write that could not reach etcd is sent again by zoe.
+        // Only writes in flight while the leader died or the election ran
+        // (one or two) may have an unknown fate; a write that could not
+        // reach etcd is sent again by zoe. Sending requests to the dead
+        // member cost dozens per session here.
         assert!(
-            r.unknown.len() <= 2 && r.session.losses <= 2,
+            r.unknown.len() <= 4 && r.session.losses <= 4,
             "{}: {} writes of unknown fate, {} connection losses ({:?})",
             r.name,
             r.unknown.len(),
