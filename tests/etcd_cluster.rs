@@ -184,15 +184,15 @@ async fn quorum_loss_is_a_connection_loss_and_sessions_survive_it() {
 
     let leader = blocking(|| cluster.leader());
     let other = (leader + 1) % 3;
+    let losses_before: Vec<usize> = progress
+        .iter()
+        .map(|p| p.unknown.load(std::sync::atomic::Ordering::SeqCst))
+        .collect();
     eprintln!("killing etcd m{leader} (leader) and m{other}");
     blocking(|| {
         cluster.kill(leader);
         cluster.kill(other);
     });
-    let losses_before: Vec<usize> = progress
-        .iter()
-        .map(|p| p.unknown.load(std::sync::atomic::Ordering::SeqCst))
-        .collect();
     // Long enough for zoe to notice and turn clients away.
     let outage = Instant::now();
     let zoe_noticed = |z: &Zoe| {
@@ -208,7 +208,8 @@ async fn quorum_loss_is_a_connection_loss_and_sessions_survive_it() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    // Every writer had a write in flight: it ended in a connection loss.
+    // Every writer had a write in flight at the kill or after it (then it
+    // reconnects, which zoe refuses): it ended in a connection loss.
     for (i, p) in progress.iter().enumerate() {
         assert!(
             p.unknown.load(std::sync::atomic::Ordering::SeqCst) > losses_before[i],
