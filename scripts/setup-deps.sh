@@ -9,7 +9,8 @@
 #                                 (the oracle server and the Java client),
 #                                 and Apache Curator with its dependencies
 #   .cache/java/classes/          compiled tests/java/src (zoetest.Scenarios,
-#                                 zoetest.Surface, zoetest.CuratorScenarios)
+#                                 zoetest.Surface, zoetest.CuratorScenarios,
+#                                 zoetest.Faults)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

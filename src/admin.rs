@@ -89,12 +89,12 @@ pub fn start_sampler(server: Arc<Server>) {
         let m = metrics::global();
         loop {
             tick.tick().await;
-            let mut kv = server.client.kv_client();
-            let got = tokio::time::timeout(
-                Duration::from_secs(2),
-                kv.get(key.clone(), Some(GetOptions::new().with_count_only())),
-            )
-            .await;
+            let get = crate::etcd::retry_unsent(|| {
+                let mut kv = server.client.kv_client();
+                let key = key.clone();
+                async move { kv.get(key, Some(GetOptions::new().with_count_only())).await }
+            });
+            let got = tokio::time::timeout(Duration::from_secs(2), get).await;
             match got {
                 Ok(Ok(resp)) => {
                     let rev = resp.header().map(|h| h.revision()).unwrap_or(0);

@@ -63,32 +63,10 @@ pub struct Options {
     /// signed by it.
     #[arg(long)]
     pub tls_ca: Option<PathBuf>,
-    /// etcd endpoints, comma separated. Without it zoe starts and
-    /// supervises a local etcd under --data-dir.
-    #[arg(long, value_delimiter = ',', env = "ZOE_ETCD")]
-    #[serde(default, deserialize_with = "string_or_list")]
-    pub etcd: Option<Vec<String>>,
-    /// etcd user (with --etcd-password).
-    #[arg(long, env = "ZOE_ETCD_USER")]
-    pub etcd_user: Option<String>,
-    #[arg(long, env = "ZOE_ETCD_PASSWORD")]
-    pub etcd_password: Option<String>,
-    /// PEM CA bundle that signed etcd's server certificate (enables TLS).
-    #[arg(long)]
-    pub etcd_ca: Option<PathBuf>,
-    /// PEM client certificate for etcd (with --etcd-key).
-    #[arg(long)]
-    pub etcd_cert: Option<PathBuf>,
-    /// PEM private key of --etcd-cert.
-    #[arg(long)]
-    pub etcd_key: Option<PathBuf>,
-    /// Name to verify etcd's certificate against, when it differs from the
-    /// endpoint's host.
-    #[arg(long)]
-    pub etcd_domain: Option<String>,
-    /// Prefix of every key zoe writes in etcd [default: empty].
-    #[arg(long, env = "ZOE_PREFIX")]
-    pub prefix: Option<String>,
+    /// How to reach etcd (shared with the tools: import, export, check).
+    #[command(flatten)]
+    #[serde(skip)]
+    pub etcd: EtcdOptions,
     /// ZooKeeper's tickTime in ms [default: 2000].
     #[arg(long)]
     pub tick_time: Option<u64>,
@@ -172,6 +150,119 @@ pub struct Options {
     pub etcd_bin: Option<String>,
 }
 
+/// `$hi`'s value of every field where set, else `$lo`'s; the bracketed
+/// fields are option groups of their own, merged with their `over`.
+macro_rules! overlay {
+    ($ty:ident, $hi:expr, $lo:expr, [$($nested:ident),*], $($f:ident),* $(,)?) => {
+        $ty { $($nested: $hi.$nested.over($lo.$nested),)* $($f: $hi.$f.or($lo.$f)),* }
+    };
+}
+
+/// An etcd user and password.
+pub type EtcdUser = (String, String);
+
+/// How to reach etcd and where zoe's keys are: the flags (and TOML keys)
+/// `zoe serve` shares with `zoe import`, `zoe export` and `zoe check`.
+#[derive(Debug, Default, Clone, PartialEq, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EtcdOptions {
+    /// etcd endpoints, comma separated. Without it `zoe serve` starts and
+    /// supervises a local etcd under --data-dir.
+    #[arg(long, value_delimiter = ',', env = "ZOE_ETCD")]
+    #[serde(default, deserialize_with = "string_or_list")]
+    pub etcd: Option<Vec<String>>,
+    /// etcd user (with --etcd-password).
+    #[arg(long, env = "ZOE_ETCD_USER")]
+    pub etcd_user: Option<String>,
+    #[arg(long, env = "ZOE_ETCD_PASSWORD")]
+    pub etcd_password: Option<String>,
+    /// PEM CA bundle that signed etcd's server certificate (enables TLS).
+    #[arg(long)]
+    pub etcd_ca: Option<PathBuf>,
+    /// PEM client certificate for etcd (with --etcd-key).
+    #[arg(long)]
+    pub etcd_cert: Option<PathBuf>,
+    /// PEM private key of --etcd-cert.
+    #[arg(long)]
+    pub etcd_key: Option<PathBuf>,
+    /// Name to verify etcd's certificate against, when it differs from the
+    /// endpoint's host.
+    #[arg(long)]
+    pub etcd_domain: Option<String>,
+    /// Prefix of every key zoe writes in etcd [default: empty].
+    #[arg(long, env = "ZOE_PREFIX")]
+    pub prefix: Option<String>,
+}
+
+impl EtcdOptions {
+    /// The TOML keys of these options.
+    const KEYS: &'static [&'static str] = &[
+        "etcd",
+        "etcd-user",
+        "etcd-password",
+        "etcd-ca",
+        "etcd-cert",
+        "etcd-key",
+        "etcd-domain",
+        "prefix",
+    ];
+
+    /// `self` where set, else `lower`.
+    pub fn over(self, lower: EtcdOptions) -> EtcdOptions {
+        overlay!(
+            EtcdOptions,
+            self,
+            lower,
+            [],
+            etcd,
+            etcd_user,
+            etcd_password,
+            etcd_ca,
+            etcd_cert,
+            etcd_key,
+            etcd_domain,
+            prefix,
+        )
+    }
+
+    /// The credentials and TLS settings, checked for consistency.
+    pub fn auth(&self) -> anyhow::Result<(Option<EtcdUser>, Option<EtcdTls>)> {
+        let tls = match (&self.etcd_ca, &self.etcd_cert, &self.etcd_key) {
+            (None, None, None) => None,
+            (_, Some(_), None) | (_, None, Some(_)) => {
+                bail!("etcd-cert and etcd-key go together")
+            }
+            (ca, cert, key) => Some(EtcdTls {
+                ca: ca.clone(),
+                cert: cert.clone(),
+                key: key.clone(),
+                domain: self.etcd_domain.clone(),
+            }),
+        };
+        let user = match (&self.etcd_user, &self.etcd_password) {
+            (Some(u), Some(p)) => Some((u.clone(), p.clone())),
+            (None, None) => None,
+            _ => bail!("etcd-user and etcd-password go together"),
+        };
+        Ok((user, tls))
+    }
+
+    /// The prefix of zoe's keys (empty by default).
+    pub fn prefix(&self) -> &str {
+        self.prefix.as_deref().unwrap_or("")
+    }
+
+    /// Connects, for the tools, which need --etcd.
+    pub async fn connect(&self) -> anyhow::Result<etcd_client::Client> {
+        let endpoints = match &self.etcd {
+            Some(e) if !e.is_empty() => e,
+            _ => bail!("--etcd (or ZOE_ETCD) is required: the etcd endpoints zoe uses"),
+        };
+        let (user, tls) = self.auth()?;
+        crate::etcd::connect(endpoints, user.as_ref(), tls.as_ref()).await
+    }
+}
+
 fn string_or_list<'de, D>(d: D) -> Result<Option<Vec<String>>, D::Error>
 where
     D: serde::Deserializer<'de>,
@@ -196,31 +287,19 @@ fn split_list(s: &str) -> Vec<String> {
         .collect()
 }
 
-macro_rules! overlay {
-    ($hi:expr, $lo:expr, $($f:ident),* $(,)?) => {
-        Options { $($f: $hi.$f.or($lo.$f)),* }
-    };
-}
-
 impl Options {
     /// `self` where set, else `lower`.
     pub fn over(self, lower: Options) -> Options {
         overlay!(
+            Options,
             self,
             lower,
+            [etcd],
             listen,
             secure_listen,
             tls_cert,
             tls_key,
             tls_ca,
-            etcd,
-            etcd_user,
-            etcd_password,
-            etcd_ca,
-            etcd_cert,
-            etcd_key,
-            etcd_domain,
-            prefix,
             tick_time,
             min_session_timeout,
             max_session_timeout,
@@ -248,7 +327,17 @@ impl Options {
 
     /// Parses a TOML configuration file's text.
     pub fn from_toml(text: &str) -> anyhow::Result<Options> {
-        Ok(toml::from_str(text)?)
+        // The etcd keys belong to EtcdOptions; the rest must all be known.
+        let mut table: toml::Table = toml::from_str(text)?;
+        let mut etcd = toml::Table::new();
+        for k in EtcdOptions::KEYS {
+            if let Some(v) = table.remove(*k) {
+                etcd.insert(k.to_string(), v);
+            }
+        }
+        let mut o: Options = table.try_into()?;
+        o.etcd = etcd.try_into()?;
+        Ok(o)
     }
 
     /// Reads a TOML configuration file.
@@ -532,30 +621,15 @@ impl Options {
             }),
             (Some(_), _, _) => bail!("secure-listen needs tls-cert and tls-key"),
         };
-        let etcd_tls = match (&self.etcd_ca, &self.etcd_cert, &self.etcd_key) {
-            (None, None, None) => None,
-            (_, Some(_), None) | (_, None, Some(_)) => {
-                bail!("etcd-cert and etcd-key go together")
-            }
-            (ca, cert, key) => Some(EtcdTls {
-                ca: ca.clone(),
-                cert: cert.clone(),
-                key: key.clone(),
-                domain: self.etcd_domain.clone(),
-            }),
-        };
-        let etcd_user = match (self.etcd_user, self.etcd_password) {
-            (Some(u), Some(p)) => Some((u, p)),
-            (None, None) => None,
-            _ => bail!("etcd-user and etcd-password go together"),
-        };
+        let (etcd_user, etcd_tls) = self.etcd.auth()?;
         let log_format = self
             .log_format
             .unwrap_or_else(|| defaults::LOG_FORMAT.into());
         if log_format != "text" && log_format != "json" {
             bail!("log-format must be text or json, not {log_format}");
         }
-        let etcd = self.etcd.unwrap_or_default();
+        let prefix = self.etcd.prefix().to_string();
+        let etcd = self.etcd.etcd.unwrap_or_default();
         let mut words = self
             .four_letter_words
             .unwrap_or_else(|| vec![defaults::FOUR_LETTER_WORDS.into()]);
@@ -577,7 +651,7 @@ impl Options {
                 etcd,
                 etcd_user,
                 etcd_tls,
-                prefix: self.prefix.unwrap_or_default(),
+                prefix,
                 session: SessionConfig {
                     tick_ms: tick,
                     min_timeout_ms: min,
@@ -717,7 +791,7 @@ mod tests {
         .unwrap();
         assert_eq!(o.listen.as_deref(), Some("0.0.0.0:2181"));
         assert_eq!(
-            o.etcd,
+            o.etcd.etcd,
             Some(vec!["http://a:2379".into(), "http://b:2379".into()])
         );
         assert_eq!(o.tick_time, Some(1000));
@@ -780,12 +854,18 @@ mod tests {
         })
         .contains("tls-cert"));
         assert!(bad(Options {
-            etcd_cert: Some("c".into()),
+            etcd: EtcdOptions {
+                etcd_cert: Some("c".into()),
+                ..EtcdOptions::default()
+            },
             ..Options::default()
         })
         .contains("go together"));
         assert!(bad(Options {
-            etcd_user: Some("u".into()),
+            etcd: EtcdOptions {
+                etcd_user: Some("u".into()),
+                ..EtcdOptions::default()
+            },
             ..Options::default()
         })
         .contains("go together"));

@@ -10,10 +10,12 @@
 
 pub mod acl;
 pub mod admin;
+pub mod check;
 pub mod committer;
 pub mod config;
 pub mod conn;
 pub mod conns;
+pub mod etcd;
 pub mod fourlw;
 pub mod layout;
 pub mod local_etcd;

@@ -1,4 +1,4 @@
-//! The `zoe` command line: `serve`, `import`, `export`.
+//! The `zoe` command line: `serve`, `import`, `export`, `check`.
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -28,6 +28,10 @@ enum Cmd {
     Import(zoe::migrate::ImportArgs),
     /// Dump the tree stored in etcd (path, data, stat, ACL).
     Export(zoe::migrate::ExportArgs),
+    /// Verify the tree stored in etcd (and, with --zoe, what running
+    /// instances serve). Exit status 0: consistent, 1: inconsistencies
+    /// found, 2: the check could not run.
+    Check(zoe::check::CheckArgs),
 }
 
 #[derive(clap::Args)]
@@ -59,15 +63,28 @@ fn init_logging(level: Option<&str>, format: &str, to_stderr: bool) {
     }
 }
 
+/// How a command ended, beyond success and failure.
+enum Exit {
+    Ok,
+    /// `zoe check` found inconsistencies.
+    Inconsistent,
+}
+
 fn main() {
-    if let Err(e) = run() {
-        // One clear line (plus causes), without a backtrace.
-        eprintln!("zoe: error: {e:#}");
-        std::process::exit(1);
+    let checking = std::env::args().nth(1).as_deref() == Some("check");
+    match run() {
+        Ok(Exit::Ok) => {}
+        Ok(Exit::Inconsistent) => std::process::exit(1),
+        Err(e) => {
+            // One clear line (plus causes), without a backtrace.
+            eprintln!("zoe: error: {e:#}");
+            // `zoe check` keeps 1 for "inconsistent".
+            std::process::exit(if checking { 2 } else { 1 });
+        }
     }
 }
 
-fn run() -> anyhow::Result<()> {
+fn run() -> anyhow::Result<Exit> {
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -103,9 +120,15 @@ fn run() -> anyhow::Result<()> {
             init_logging(Some("error"), "text", true);
             rt.block_on(zoe::migrate::export(args))
         }
+        Cmd::Check(args) => {
+            init_logging(Some("error"), "text", true);
+            let consistent = rt.block_on(zoe::check::check(args));
+            rt.shutdown_timeout(Duration::from_secs(1));
+            return consistent.map(|ok| if ok { Exit::Ok } else { Exit::Inconsistent });
+        }
     };
     rt.shutdown_timeout(Duration::from_secs(1));
-    result
+    result.map(|()| Exit::Ok)
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

@@ -35,50 +35,6 @@ use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::layout::{self, ChildRec, Layout, Meta, NodeKind};
-use crate::server::EtcdTls;
-
-/// How to reach etcd (the same flags as `zoe serve`).
-#[derive(Debug, Clone, clap::Args)]
-pub struct EtcdArgs {
-    /// etcd endpoints, comma separated.
-    #[arg(long, value_delimiter = ',', env = "ZOE_ETCD", required = true)]
-    pub etcd: Vec<String>,
-    #[arg(long, env = "ZOE_ETCD_USER")]
-    pub etcd_user: Option<String>,
-    #[arg(long, env = "ZOE_ETCD_PASSWORD")]
-    pub etcd_password: Option<String>,
-    /// PEM CA bundle of etcd's server certificate.
-    #[arg(long)]
-    pub etcd_ca: Option<PathBuf>,
-    /// PEM client certificate for etcd.
-    #[arg(long)]
-    pub etcd_cert: Option<PathBuf>,
-    /// PEM private key of --etcd-cert.
-    #[arg(long)]
-    pub etcd_key: Option<PathBuf>,
-    #[arg(long)]
-    pub etcd_domain: Option<String>,
-    /// Prefix of zoe's keys in etcd.
-    #[arg(long, default_value = "", env = "ZOE_PREFIX")]
-    pub prefix: String,
-}
-
-impl EtcdArgs {
-    pub async fn connect(&self) -> anyhow::Result<etcd_client::Client> {
-        let user = match (&self.etcd_user, &self.etcd_password) {
-            (Some(u), Some(p)) => Some((u.clone(), p.clone())),
-            (None, None) => None,
-            _ => bail!("etcd-user and etcd-password go together"),
-        };
-        let tls = (self.etcd_ca.is_some() || self.etcd_cert.is_some()).then(|| EtcdTls {
-            ca: self.etcd_ca.clone(),
-            cert: self.etcd_cert.clone(),
-            key: self.etcd_key.clone(),
-            domain: self.etcd_domain.clone(),
-        });
-        crate::server::connect_etcd(&self.etcd, user.as_ref(), tls.as_ref()).await
-    }
-}
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ImportArgs {
@@ -97,7 +53,7 @@ pub struct ImportArgs {
     #[arg(long, default_value_t = 40)]
     pub batch: usize,
     #[command(flatten)]
-    pub etcd: EtcdArgs,
+    pub etcd: crate::config::EtcdOptions,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -112,7 +68,7 @@ pub struct ExportArgs {
     #[arg(long)]
     pub output: Option<PathBuf>,
     #[command(flatten)]
-    pub etcd: EtcdArgs,
+    pub etcd: crate::config::EtcdOptions,
 }
 
 // ---------------------------------------------------------------- a tiny client
@@ -125,6 +81,8 @@ pub struct ZkClient {
     pub passwd: Vec<u8>,
     /// Negotiated session timeout, ms.
     pub timeout_ms: i32,
+    /// The zxid of the last reply: the server's state the answer reflects.
+    pub last_zxid: i64,
 }
 
 impl ZkClient {
@@ -155,6 +113,7 @@ impl ZkClient {
             session_id: 0,
             passwd: Vec::new(),
             timeout_ms: 0,
+            last_zxid: 0,
         };
         let req = ConnectRequest {
             protocol_version: 0,
@@ -226,10 +185,15 @@ impl ZkClient {
             if hdr.xid == jute::xid::NOTIFICATION {
                 continue;
             }
-            let ReplyHeader { xid: got, err, .. } = hdr;
+            let ReplyHeader {
+                xid: got,
+                err,
+                zxid,
+            } = hdr;
             if got != xid {
                 bail!("reply xid {got} to request {xid}");
             }
+            self.last_zxid = zxid;
             return Ok((err, body));
         }
     }
@@ -557,7 +521,7 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
         args.path = args.path.trim_end_matches('/').to_string();
     }
     let client = args.etcd.connect().await?;
-    let layout = Layout::new(&args.etcd.prefix);
+    let layout = Layout::new(args.etcd.prefix());
     ensure_layout_record(&client, &layout).await?;
     let from = args.from_zookeeper.clone();
     let path = args.path.clone();
@@ -717,7 +681,7 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
         bail!("--format must be json or jsonl");
     }
     let client = args.etcd.connect().await?;
-    let layout = Layout::new(&args.etcd.prefix);
+    let layout = Layout::new(args.etcd.prefix());
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     let replica = crate::replica::Replica::start(
         client,
@@ -738,7 +702,7 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
         let doc = ExportDoc {
             format: "zoe-export-1".into(),
             revision,
-            prefix: args.etcd.prefix.clone(),
+            prefix: args.etcd.prefix().to_string(),
             nodes,
         };
         let mut s = serde_json::to_string_pretty(&doc)?;

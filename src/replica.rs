@@ -128,8 +128,11 @@ impl Replica {
     /// Writes the marker key; returns the revision it was written at.
     async fn put_marker(&self) -> Option<i64> {
         let _one_at_a_time = self.marker.lock().await;
-        let mut kv = self.kv.clone();
-        match kv.put(self.layout.sync_key(), Vec::new(), None).await {
+        let put = crate::etcd::retry_unsent(|| {
+            let mut kv = self.kv.clone();
+            async move { kv.put(self.layout.sync_key(), Vec::new(), None).await }
+        });
+        match put.await {
             Ok(r) => r.header().map(|h| h.revision()),
             Err(e) => {
                 debug!(error = %e, "sync marker put failed");
@@ -155,7 +158,7 @@ impl Replica {
     /// On a reload after a compaction, fires the events that the gap hid.
     async fn load(&self, client: &Client) -> anyhow::Result<i64> {
         let (start, end) = self.layout.watch_range();
-        let mut kv = client.kv_client().max_decoding_message_size(MAX_MESSAGE);
+        let kv = client.kv_client().max_decoding_message_size(MAX_MESSAGE);
         let mut from = start.clone();
         let mut at = 0i64;
         let mut changes = Vec::new();
@@ -165,7 +168,12 @@ impl Replica {
             if at > 0 {
                 opts = opts.with_revision(at);
             }
-            let resp = match kv.get(from.clone(), Some(opts)).await {
+            let get = crate::etcd::retry_unsent(|| {
+                let mut kv = kv.clone();
+                let (from, opts) = (from.clone(), opts.clone());
+                async move { kv.get(from, Some(opts)).await }
+            });
+            let resp = match get.await {
                 Ok(r) => r,
                 // A page of large values can exceed the message limit:
                 // ask for fewer keys.
@@ -338,66 +346,72 @@ impl Replica {
     }
 
     fn classify(&self, kv: &KeyValue, put: bool) -> Option<Change> {
-        let rev = kv.mod_revision();
-        Some(match self.layout.classify(kv.key()) {
-            KeyKind::Data(p) => Change::Data(
-                p,
-                put.then(|| DataKv {
-                    value: Bytes::copy_from_slice(kv.value()),
-                    create_rev: kv.create_revision(),
-                    mod_rev: rev,
-                    version: kv.version(),
-                    lease: kv.lease(),
-                }),
-            ),
-            KeyKind::Meta(p) => Change::Meta(
-                p,
-                if put {
-                    Some((layout::decode(kv.value()).unwrap_or_default(), rev))
-                } else {
-                    None
-                },
-            ),
-            KeyKind::Children(p) => Change::Children(
-                p,
-                if put {
-                    Some((layout::decode(kv.value()).unwrap_or_default(), rev))
-                } else {
-                    None
-                },
-            ),
-            KeyKind::Session(id) => Change::Session(
-                id,
-                if put {
-                    match layout::decode(kv.value()) {
-                        Some(rec) => Some(SessionEntry {
-                            rec,
-                            mod_rev: rev,
-                            create_rev: kv.create_revision(),
-                        }),
-                        None => {
-                            warn!(session = id, "unreadable session record ignored");
-                            return None;
-                        }
-                    }
-                } else {
-                    None
-                },
-            ),
-            KeyKind::Auth => Change::Auth(if put {
-                layout::decode::<layout::AuthRec>(kv.value())
+        classify(&self.layout, kv, put)
+    }
+}
+
+/// What a key put (`put`) or deleted means for the tree; None for keys the
+/// tree does not keep (the layout record, the sync marker, foreign keys).
+pub fn classify(layout: &Layout, kv: &KeyValue, put: bool) -> Option<Change> {
+    let rev = kv.mod_revision();
+    Some(match layout.classify(kv.key()) {
+        KeyKind::Data(p) => Change::Data(
+            p,
+            put.then(|| DataKv {
+                value: Bytes::copy_from_slice(kv.value()),
+                create_rev: kv.create_revision(),
+                mod_rev: rev,
+                version: kv.version(),
+                lease: kv.lease(),
+            }),
+        ),
+        KeyKind::Meta(p) => Change::Meta(
+            p,
+            if put {
+                Some((layout::decode(kv.value()).unwrap_or_default(), rev))
             } else {
                 None
-            }),
-            KeyKind::Events => {
-                if !put {
-                    return None;
+            },
+        ),
+        KeyKind::Children(p) => Change::Children(
+            p,
+            if put {
+                Some((layout::decode(kv.value()).unwrap_or_default(), rev))
+            } else {
+                None
+            },
+        ),
+        KeyKind::Session(id) => Change::Session(
+            id,
+            if put {
+                match layout::decode(kv.value()) {
+                    Some(rec) => Some(SessionEntry {
+                        rec,
+                        mod_rev: rev,
+                        create_rev: kv.create_revision(),
+                    }),
+                    None => {
+                        warn!(session = id, "unreadable session record ignored");
+                        return None;
+                    }
                 }
-                Change::Events(layout::decode::<layout::EventList>(kv.value()).map(|l| l.0))
+            } else {
+                None
+            },
+        ),
+        KeyKind::Auth => Change::Auth(if put {
+            layout::decode::<layout::AuthRec>(kv.value())
+        } else {
+            None
+        }),
+        KeyKind::Events => {
+            if !put {
+                return None;
             }
-            KeyKind::Other => return None,
-        })
-    }
+            Change::Events(layout::decode::<layout::EventList>(kv.value()).map(|l| l.0))
+        }
+        KeyKind::Other => return None,
+    })
 }
 
 /// Events a client could have missed while the replica was cut off: every

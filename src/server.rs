@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, Txn, TxnOp};
+use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp};
 use parking_lot::Mutex;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
@@ -89,62 +89,6 @@ impl Config {
     }
 }
 
-/// Connects to etcd with the configured credentials and TLS.
-pub async fn connect_etcd(
-    endpoints: &[String],
-    user: Option<&(String, String)>,
-    tls: Option<&EtcdTls>,
-) -> anyhow::Result<Client> {
-    let mut opts = ConnectOptions::new()
-        .with_connect_timeout(Duration::from_secs(5))
-        .with_timeout(Duration::from_secs(15))
-        .with_keep_alive(Duration::from_secs(5), Duration::from_secs(5));
-    if let Some((u, p)) = user {
-        opts = opts.with_user(u.clone(), p.clone());
-    }
-    // https endpoints without TLS settings: the system's trusted roots.
-    let default_tls = EtcdTls::default();
-    let tls = tls.or_else(|| {
-        endpoints
-            .iter()
-            .any(|e| e.starts_with("https://"))
-            .then_some(&default_tls)
-    });
-    if let Some(t) = tls {
-        opts = opts.with_tls(crate::tls::etcd_tls_options(t)?);
-    }
-    let endpoints: Vec<String> = match tls {
-        // An endpoint without a scheme gets https when TLS is configured;
-        // an explicit http:// one with TLS options is a mistake etcd-client
-        // refuses, so say so plainly.
-        Some(_) => endpoints
-            .iter()
-            .map(|e| {
-                if e.starts_with("http://") {
-                    anyhow::bail!("etcd endpoint {e} is http:// but etcd TLS is configured")
-                }
-                Ok(e.clone())
-            })
-            .collect::<anyhow::Result<_>>()?,
-        None => endpoints.to_vec(),
-    };
-    let client = tokio::time::timeout(
-        Duration::from_secs(20),
-        Client::connect(&endpoints, Some(opts)),
-    )
-    .await
-    .map_err(|_| anyhow::anyhow!("timed out"))
-    .and_then(|r| {
-        r.map_err(|e| match e {
-            // Its Display is just "transport error"; the cause is in Debug.
-            etcd_client::Error::TransportError(t) => anyhow::anyhow!("{t:?}"),
-            e => anyhow::Error::from(e),
-        })
-    })
-    .with_context(|| format!("cannot connect to etcd at {}", endpoints.join(",")))?;
-    Ok(client)
-}
-
 pub struct Server {
     pub config: Config,
     pub client: Client,
@@ -188,7 +132,7 @@ impl Server {
     /// Connects to etcd and loads the tree. Fails clearly if etcd cannot be
     /// reached or holds an incompatible layout.
     pub async fn start(config: Config) -> anyhow::Result<Arc<Server>> {
-        let client = connect_etcd(
+        let client = crate::etcd::connect(
             &config.etcd,
             config.etcd_user.as_ref(),
             config.etcd_tls.as_ref(),
@@ -476,12 +420,18 @@ async fn watch_etcd_health(client: Client, key: Vec<u8>, sessions: Arc<Sessions>
     // Loose enough that a loaded etcd is not taken for a dead one: three
     // probes in a row (about six seconds) must fail.
     const FAILURES: u32 = 3;
-    let mut kv = client.kv_client();
+    let kv = client.kv_client();
     let mut failures = 0;
     let mut interval = tokio::time::interval(Duration::from_secs(1));
     loop {
         interval.tick().await;
-        let probe = kv.get(key.clone(), Some(GetOptions::new().with_count_only()));
+        // A member that is down is not etcd being down: a probe that could
+        // not reach one member goes to another.
+        let probe = crate::etcd::retry_unsent(|| {
+            let mut kv = kv.clone();
+            let key = key.clone();
+            async move { kv.get(key, Some(GetOptions::new().with_count_only())).await }
+        });
         let ok = matches!(
             tokio::time::timeout(Duration::from_secs(2), probe).await,
             Ok(Ok(_))
@@ -512,7 +462,12 @@ async fn ensure_layout(client: &Client, layout: &Layout) -> anyhow::Result<()> {
         .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
         .and_then([TxnOp::put(key.clone(), layout::encode(&rec), None)])
         .or_else([TxnOp::get(key, None)]);
-    let resp = client.kv_client().txn(txn).await?;
+    let resp = crate::etcd::retry_unsent(|| {
+        let mut kv = client.kv_client();
+        let txn = txn.clone();
+        async move { kv.txn(txn).await }
+    })
+    .await?;
     if resp.succeeded() {
         info!(format = rec.format, "initialised a new zoe tree in etcd");
         return Ok(());

@@ -173,19 +173,22 @@ impl Sessions {
         let timeout = self.cfg.negotiate(requested_ms);
         let mut password = vec![0u8; 16];
         rand::thread_rng().fill(&mut password[..]);
-        let mut client = self.client.clone();
         let id = loop {
             // Ids double as etcd lease ids. Keep them positive, at least ten
             // decimal digits (DistributedLog formats them), and away from
             // the container/TTL owner markers in the top byte.
             let id: i64 = rand::thread_rng().gen_range(10_000_000_000..(1i64 << 56));
-            match client
-                .lease_grant(
-                    lease_ttl(timeout),
-                    Some(LeaseGrantOptions::new().with_id(id)),
-                )
-                .await
-            {
+            let grant = crate::etcd::retry_unsent(|| {
+                let mut lc = self.client.lease_client();
+                async move {
+                    lc.grant(
+                        lease_ttl(timeout),
+                        Some(LeaseGrantOptions::new().with_id(id)),
+                    )
+                    .await
+                }
+            });
+            match grant.await {
                 Ok(_) => break id,
                 Err(etcd_client::Error::GRpcStatus(s)) if s.message().contains("exists") => {
                     continue
@@ -199,13 +202,15 @@ impl Sessions {
             owner: self.instance.clone(),
         };
         let key = self.writer.replica().layout().session_key(id);
-        let put = client
-            .put(
-                key,
-                layout::encode(&rec),
-                Some(PutOptions::new().with_lease(id)),
-            )
-            .await?;
+        let put = crate::etcd::retry_unsent(|| {
+            let mut kv = self.client.kv_client();
+            let (key, value) = (key.clone(), layout::encode(&rec));
+            async move {
+                kv.put(key, value, Some(PutOptions::new().with_lease(id)))
+                    .await
+            }
+        })
+        .await?;
         // ZooKeeper answers a handshake only once createSession is applied.
         // Waiting for the replica to hold the record makes every later
         // request of this session (a closeSession first of all) find it.
@@ -233,8 +238,12 @@ impl Sessions {
             Some(e) => (e.rec, e.create_rev),
             None => {
                 // The replica may not have seen a brand-new session yet.
-                let mut kv = self.client.kv_client();
-                let resp = kv.get(key.clone(), None).await?;
+                let resp = crate::etcd::retry_unsent(|| {
+                    let mut kv = self.client.kv_client();
+                    let key = key.clone();
+                    async move { kv.get(key, None).await }
+                })
+                .await?;
                 match resp.kvs().first() {
                     Some(kv) => match layout::decode::<SessionRec>(kv.value()) {
                         Some(rec) => (rec, kv.create_revision()),
@@ -269,16 +278,25 @@ impl Sessions {
                 layout::encode(&new_rec),
                 Some(PutOptions::new().with_ignore_lease()),
             )]);
-        let resp = self.client.kv_client().txn(txn).await?;
+        let resp = crate::etcd::retry_unsent(|| {
+            let mut kv = self.client.kv_client();
+            let txn = txn.clone();
+            async move { kv.txn(txn).await }
+        })
+        .await?;
         if !resp.succeeded() {
             return Ok(Resume::Expired);
         }
         self.await_replica(resp.header().map(|h| h.revision()))
             .await;
         // Keep the lease from running out while the client was away.
-        if let Ok(mut lc) = self.client.lease_client().keep_alive(id).await.map(|k| k.0) {
-            let _ = lc.keep_alive().await;
-        }
+        // Opening the keepalive stream refreshes the lease once and waits
+        // for etcd's answer.
+        let _ = crate::etcd::retry_unsent(|| {
+            let mut lc = self.client.lease_client();
+            async move { lc.keep_alive(id).await }
+        })
+        .await;
         let previous = {
             let old = self.local.lock().insert(id, Local::attached(timeout, conn));
             old.and_then(|o| o.conn).filter(|c| *c != conn)
@@ -410,8 +428,11 @@ impl Sessions {
                 break;
             }
         }
-        let mut lc = self.client.lease_client();
-        let _ = lc.revoke(id).await;
+        let _ = crate::etcd::retry_unsent(|| {
+            let mut lc = self.client.lease_client();
+            async move { lc.revoke(id).await }
+        })
+        .await;
         Ok(zxid)
     }
 
@@ -552,9 +573,13 @@ impl Sessions {
                 });
             }
             for id in refresh {
-                let mut lc = self.client.lease_client();
+                let client = self.client.clone();
                 tokio::spawn(async move {
-                    match lc.keep_alive(id).await {
+                    let refreshed = crate::etcd::retry_unsent(|| {
+                        let mut lc = client.lease_client();
+                        async move { lc.keep_alive(id).await }
+                    });
+                    match refreshed.await {
                         // Opening the stream already sent one keepalive.
                         Ok(_) => {}
                         Err(e) => {

@@ -81,7 +81,7 @@ impl Writer {
         &self,
         batch: &[(Vec<WriteOp>, WriteCtx)],
     ) -> Result<Vec<WriteOutcome>, WriteError> {
-        let mut kv = self.kv.clone();
+        let kv = &self.kv;
         for attempt in 0..MAX_ATTEMPTS {
             let (outcomes, compares, ops, base) = {
                 let state = self.replica.read();
@@ -127,7 +127,8 @@ impl Writer {
                 return Ok(failed(outcomes, base));
             }
             let sent_at = std::time::Instant::now();
-            let resp = kv.txn(Txn::new().when(compares).and_then(ops)).await?;
+            let txn = Txn::new().when(compares).and_then(ops);
+            let resp = txn_unsent_retried(kv, txn).await?;
             crate::metrics::global().etcd_txn(sent_at.elapsed(), resp.succeeded(), batch.len());
             let rev = resp.header().map(|h| h.revision()).unwrap_or(0);
             if resp.succeeded() {
@@ -158,7 +159,7 @@ impl Writer {
         ctx: &WriteCtx,
         build: impl Fn(&Tree) -> Option<(Vec<WriteOp>, Extra)>,
     ) -> Result<WriteOutcome, WriteError> {
-        let mut kv = self.kv.clone();
+        let kv = &self.kv;
         for attempt in 0..MAX_ATTEMPTS {
             let (plan, base, extra) = {
                 let state = self.replica.read();
@@ -194,7 +195,7 @@ impl Writer {
                 }
             };
             let sent_at = std::time::Instant::now();
-            let resp = kv.txn(txn).await?;
+            let resp = txn_unsent_retried(kv, txn).await?;
             crate::metrics::global().etcd_txn(sent_at.elapsed(), resp.succeeded(), 1);
             let rev = resp.header().map(|h| h.revision()).unwrap_or(0);
             if resp.succeeded() {
@@ -226,4 +227,19 @@ impl Writer {
         warn!("write gave up under contention");
         Err(WriteError::Contention(MAX_ATTEMPTS))
     }
+}
+
+/// Sends a transaction, again if it could not reach etcd the first time
+/// (a member down): it was certainly not applied then. A transaction that
+/// failed after it was sent is not repeated; its outcome is unknown.
+async fn txn_unsent_retried(
+    kv: &KvClient,
+    txn: Txn,
+) -> Result<etcd_client::TxnResponse, etcd_client::Error> {
+    crate::etcd::retry_unsent(|| {
+        let mut kv = kv.clone();
+        let txn = txn.clone();
+        async move { kv.txn(txn).await }
+    })
+    .await
 }

@@ -624,6 +624,235 @@ impl EtcdServer {
     }
 }
 
+/// `etcdctl` (v3 API) against `endpoints` (comma separated).
+pub fn etcdctl_at(endpoints: &str, args: &[&str]) -> ClientOutput {
+    let etcdctl = which("etcdctl").unwrap_or_else(|| PathBuf::from("/usr/bin/etcdctl"));
+    let mut cmd = Command::new(etcdctl);
+    cmd.env("ETCDCTL_API", "3")
+        .arg("--endpoints")
+        .arg(endpoints)
+        .arg("--command-timeout")
+        .arg("5s")
+        .args(args);
+    run_command(&mut cmd, None, Duration::from_secs(30))
+}
+
+/// GET /health of an etcd client URL: true when the member answers and
+/// has a leader.
+fn etcd_healthy(client_port: u16) -> bool {
+    let Ok(mut s) = connect_timeout(&format!("127.0.0.1:{client_port}"), Duration::from_secs(1))
+    else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let req = format!("GET /health HTTP/1.0\r\nHost: 127.0.0.1:{client_port}\r\n\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return false;
+    }
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    resp.starts_with("HTTP/1.") && resp.contains("\"health\":\"true\"")
+}
+
+/// One member of an `EtcdCluster`. Its data directory outlives its process,
+/// so a stopped member restarts with its state, as after a crash.
+pub struct EtcdMember {
+    pub name: String,
+    process: Option<ServerProcess>,
+    client_port: u16,
+    peer_port: u16,
+    dir: TestDir,
+}
+
+impl EtcdMember {
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.client_port)
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.process.as_mut().is_some_and(|p| p.is_running())
+    }
+
+    pub fn log_tail(&self, n: usize) -> String {
+        file_tail(&self.dir.path().join("etcd.log"), n)
+    }
+}
+
+/// A multi-member etcd cluster on loopback, for tests that lose members and
+/// quorum. Members can be killed (SIGKILL) and started again on their data.
+pub struct EtcdCluster {
+    pub members: Vec<EtcdMember>,
+    initial_cluster: String,
+}
+
+impl EtcdCluster {
+    /// Starts `n` members and waits until every one reports a leader.
+    pub fn start(n: usize) -> EtcdCluster {
+        assert!(n >= 1);
+        let mut members: Vec<EtcdMember> = (0..n)
+            .map(|i| EtcdMember {
+                name: format!("m{i}"),
+                process: None,
+                client_port: free_port(),
+                peer_port: free_port(),
+                dir: TestDir::new(&format!("etcd-m{i}")),
+            })
+            .collect();
+        let initial_cluster = members
+            .iter()
+            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer_port))
+            .collect::<Vec<_>>()
+            .join(",");
+        for m in members.iter_mut() {
+            spawn_member(&initial_cluster, m);
+        }
+        let mut cluster = EtcdCluster {
+            members,
+            initial_cluster,
+        };
+        for i in 0..n {
+            cluster.wait_healthy(i, Duration::from_secs(60));
+        }
+        cluster
+    }
+}
+
+/// Starts a member's process (its ports, name and data directory stay).
+fn spawn_member(initial_cluster: &str, m: &mut EtcdMember) {
+    let client_url = format!("http://127.0.0.1:{}", m.client_port);
+    let peer_url = format!("http://127.0.0.1:{}", m.peer_port);
+    let mut cmd = Command::new(etcd_bin());
+    cmd.arg("--name")
+        .arg(&m.name)
+        .arg("--data-dir")
+        .arg(m.dir.path().join("data"))
+        .arg("--listen-client-urls")
+        .arg(&client_url)
+        .arg("--advertise-client-urls")
+        .arg(&client_url)
+        .arg("--listen-peer-urls")
+        .arg(&peer_url)
+        .arg("--initial-advertise-peer-urls")
+        .arg(&peer_url)
+        .arg("--initial-cluster")
+        .arg(initial_cluster)
+        .arg("--initial-cluster-state")
+        .arg("new")
+        .arg("--initial-cluster-token")
+        .arg("zoe-test")
+        // A loaded test machine must not look like a dead leader.
+        .arg("--heartbeat-interval")
+        .arg("200")
+        .arg("--election-timeout")
+        .arg("2000")
+        .arg("--max-txn-ops")
+        .arg("1024")
+        .arg("--logger")
+        .arg("zap")
+        .arg("--log-outputs")
+        .arg("stderr")
+        .arg("--log-level")
+        .arg("warn");
+    let log = m.dir.path().join("etcd.log");
+    m.process = Some(
+        ServerProcess::spawn(&format!("etcd {}", m.name), &mut cmd, log)
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", etcd_bin().display())),
+    );
+}
+
+impl EtcdCluster {
+    /// Client URLs of every member, comma separated (zoe's `--etcd`).
+    pub fn endpoints(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| m.endpoint())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Waits until member `i` answers /health with a leader.
+    pub fn wait_healthy(&mut self, i: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let m = &mut self.members[i];
+            if !m.is_running() {
+                panic!("etcd {} is not running; log:\n{}", m.name, m.log_tail(40));
+            }
+            if etcd_healthy(m.client_port) {
+                return;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "etcd {} not healthy within {timeout:?}; log:\n{}",
+                    m.name,
+                    m.log_tail(40)
+                );
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGKILL member `i`; its data stays.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut p) = self.members[i].process.take() {
+            p.kill();
+        }
+    }
+
+    /// Starts member `i` again on its data directory (does not wait).
+    pub fn restart(&mut self, i: usize) {
+        self.kill(i);
+        spawn_member(&self.initial_cluster, &mut self.members[i]);
+    }
+
+    /// The index of the member every running member agrees is the leader.
+    pub fn leader(&mut self) -> usize {
+        wait_for(Duration::from_secs(30), "an etcd leader", || {
+            let running: Vec<String> = self
+                .members
+                .iter_mut()
+                .filter_map(|m| m.is_running().then(|| m.endpoint()))
+                .collect();
+            let out = etcdctl_at(&running.join(","), &["endpoint", "status", "-w", "json"]);
+            if !out.success() {
+                return None;
+            }
+            // [{"Endpoint":"http://..","Status":{"header":{"member_id":N,..},"leader":M,..}},..]
+            let ids = json_numbers(&out.stdout, "\"member_id\":");
+            let leaders = json_numbers(&out.stdout, "\"leader\":");
+            let endpoints: Vec<&str> = out
+                .stdout
+                .split("\"Endpoint\":\"")
+                .skip(1)
+                .filter_map(|s| s.split('"').next())
+                .collect();
+            if ids.len() != running.len() || leaders.len() != running.len() {
+                return None;
+            }
+            let leader = leaders[0];
+            if leader == 0 || leaders.iter().any(|l| *l != leader) {
+                return None;
+            }
+            let pos = ids.iter().position(|id| *id == leader)?;
+            let ep = endpoints.get(pos)?;
+            self.members.iter().position(|m| m.endpoint() == *ep)
+        })
+    }
+}
+
+/// Every unsigned number that follows `key` in a JSON text.
+fn json_numbers(text: &str, key: &str) -> Vec<u64> {
+    text.split(key)
+        .skip(1)
+        .filter_map(|s| {
+            s.trim_start()
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|d| d.parse().ok())
+        })
+        .collect()
+}
+
 // ---------------------------------------------------------------- zoe
 
 /// A zoe server process (`zoe serve`).
@@ -779,6 +1008,18 @@ impl Zoe {
             panic!("zoe did not become ready after restart: {e}");
         }
     }
+}
+
+/// Run `zoe check --etcd ENDPOINTS --prefix PREFIX EXTRA...` to completion.
+pub fn zoe_check(etcd_endpoints: &str, prefix: &str, extra: &[&str]) -> ClientOutput {
+    let mut cmd = Command::new(zoe_bin());
+    cmd.arg("check")
+        .arg("--etcd")
+        .arg(etcd_endpoints)
+        .arg("--prefix")
+        .arg(prefix)
+        .args(extra);
+    run_command(&mut cmd, None, Duration::from_secs(120))
 }
 
 // ---------------------------------------------------------------- ZooKeeper
