@@ -30,7 +30,7 @@ use etcd_client::{GetOptions, KeyValue};
 use jute::{GetChildren2Request, GetChildren2Response, OpCode, Record, Stat, SyncRequest};
 
 use crate::config::EtcdOptions;
-use crate::layout::{self, ChildRec, KeyKind, Layout, Meta, NodeKind, SessionRec};
+use crate::layout::{self, ChildRec, ChildRecord, KeyKind, Layout, Meta, NodeKind, SessionRec};
 use crate::migrate::ZkClient;
 use crate::path;
 use crate::tree::Tree;
@@ -174,7 +174,8 @@ pub fn check_layout(layout: &Layout, snap: &Snapshot, allow_foreign: bool) -> Re
     let mut r = Report::default();
     let mut data: BTreeMap<String, &KeyValue> = BTreeMap::new();
     let mut meta: BTreeMap<String, (Option<Meta>, &KeyValue)> = BTreeMap::new();
-    let mut crecs: BTreeMap<String, (Option<ChildRec>, &KeyValue)> = BTreeMap::new();
+    let mut crecs: BTreeMap<String, (Option<ChildRecord>, &KeyValue)> = BTreeMap::new();
+    let mut deletes: BTreeMap<String, &KeyValue> = BTreeMap::new();
     let mut sessions: BTreeMap<i64, (Option<SessionRec>, &KeyValue)> = BTreeMap::new();
     let mut layout_rec = None;
     let layout_key = layout.layout_key();
@@ -189,6 +190,9 @@ pub fn check_layout(layout: &Layout, snap: &Snapshot, allow_foreign: bool) -> Re
             }
             KeyKind::Children(p) => {
                 crecs.insert(p, (layout::decode(kv.value()), kv));
+            }
+            KeyKind::Deletes(p) => {
+                deletes.insert(p, kv);
             }
             KeyKind::Session(id) => {
                 sessions.insert(id, (layout::decode(kv.value()), kv));
@@ -219,11 +223,13 @@ pub fn check_layout(layout: &Layout, snap: &Snapshot, allow_foreign: bool) -> Re
                 .into(),
         ),
         Some(None) => r.error("unreadable layout record (0zoe/layout)".into()),
-        Some(Some(l)) if l.format != layout::FORMAT_VERSION => r.error(format!(
-            "layout format {} (this zoe understands {})",
-            l.format,
-            layout::FORMAT_VERSION
-        )),
+        Some(Some(l)) if !(layout::OLDEST_FORMAT..=layout::FORMAT_VERSION).contains(&l.format) => r
+            .error(format!(
+                "layout format {} (this zoe understands {} to {})",
+                l.format,
+                layout::OLDEST_FORMAT,
+                layout::FORMAT_VERSION
+            )),
         Some(Some(_)) => {}
     }
 
@@ -323,12 +329,22 @@ pub fn check_layout(layout: &Layout, snap: &Snapshot, allow_foreign: bool) -> Re
             r.error(format!("{p}: unreadable child record (0zoe/c{p})"));
         }
     }
+    for p in deletes.keys() {
+        if !exists(p) {
+            r.error(format!(
+                "{p}: child-delete counter (0zoe/d{p}) of a znode that does not exist"
+            ));
+        }
+    }
     // Counters, for every znode with children or a child record.
     let mut parents: BTreeSet<&str> = children.keys().copied().collect();
     parents.extend(crecs.keys().map(|s| s.as_str()).filter(|p| exists(p)));
     for p in parents {
         let (rec, has_rec) = match crecs.get(p) {
-            Some((Some(c), _)) => (*c, true),
+            Some((Some(c), kv)) => {
+                let d = deletes.get(p).map(|d| d.version()).unwrap_or(0);
+                (c.counters(kv.version(), d), true)
+            }
             Some((None, _)) => continue,
             None => (
                 ChildRec {

@@ -13,7 +13,15 @@ use serde::{Deserialize, Serialize};
 
 /// Version of the layout written to `0zoe/layout`; bumped on any
 /// incompatible change so an old zoe refuses a newer tree.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// 2: child counters are offsets from etcd key versions (`ChildRecord`) and
+/// child deletes are counted by `0zoe/d<path>`. A format 1 tree is taken
+/// over in place: its child records (absolute counters) are read as they
+/// are and rewritten in the new form on their next change.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest format this zoe reads (and upgrades).
+pub const OLDEST_FORMAT: u32 = 1;
 
 const SIDE: &str = "0zoe/";
 
@@ -32,6 +40,8 @@ pub enum KeyKind {
     Meta(String),
     /// A znode's child-counter record.
     Children(String),
+    /// A znode's child-delete counter (its etcd version is the count).
+    Deletes(String),
     /// A session record.
     Session(i64),
     /// The per-transaction explicit event list.
@@ -69,6 +79,10 @@ impl Layout {
 
     pub fn children_key(&self, path: &str) -> Vec<u8> {
         self.key(&[SIDE.as_bytes(), b"c", path.as_bytes()])
+    }
+
+    pub fn deletes_key(&self, path: &str) -> Vec<u8> {
+        self.key(&[SIDE.as_bytes(), b"d", path.as_bytes()])
     }
 
     pub fn session_key(&self, id: i64) -> Vec<u8> {
@@ -123,6 +137,11 @@ impl Layout {
         if let Some(p) = side.strip_prefix('c') {
             if p.starts_with('/') {
                 return KeyKind::Children(p.to_string());
+            }
+        }
+        if let Some(p) = side.strip_prefix('d') {
+            if p.starts_with('/') {
+                return KeyKind::Deletes(p.to_string());
             }
         }
         if let Some(hex) = side.strip_prefix("s/") {
@@ -207,17 +226,71 @@ pub struct Meta {
     pub czxid: i64,
 }
 
-/// `0zoe/c<path>`: a parent's child counters. Written in the same
-/// transaction as every child create or delete, so its mod_revision is the
-/// parent's pzxid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// A znode's child counters as clients see them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ChildRec {
     /// cversion as clients see it: child creates plus child deletes.
-    #[serde(rename = "cv")]
     pub cversion: i32,
     /// Child creates ever; the next sequential suffix.
-    #[serde(rename = "cr")]
     pub creates: i32,
+}
+
+/// `0zoe/c<path>`: a znode's child counters, put in the same transaction as
+/// every change of its children, so its mod_revision is the znode's pzxid.
+///
+/// The counters are stored as offsets from etcd's per-key versions: every
+/// put of this key adds one to its version, and every put of the deletes
+/// key `0zoe/d<path>` (whose value is always empty) adds one to that key's.
+/// A transaction that changes one child of a znode can therefore count it
+/// with a put that keeps the value (`ignore_value`) and needs no compare,
+/// so concurrent creates and deletes under one parent never conflict. A
+/// transaction that needs the exact counters (a sequential create, several
+/// child changes at once, a reply showing the znode's stat) guards both
+/// keys and writes new offsets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ChildRecord {
+    /// cversion minus this key's etcd version.
+    #[serde(rename = "co", default)]
+    pub cversion_offset: i64,
+    /// creates minus this key's etcd version plus the deletes key's.
+    #[serde(rename = "ro", default)]
+    pub creates_offset: i64,
+    /// Layout format 1: the counters themselves (never bumped blindly).
+    #[serde(rename = "cv", default, skip_serializing_if = "Option::is_none")]
+    pub legacy_cversion: Option<i32>,
+    #[serde(rename = "cr", default, skip_serializing_if = "Option::is_none")]
+    pub legacy_creates: Option<i32>,
+}
+
+impl ChildRecord {
+    /// The record that yields `counters` once this key is at etcd version
+    /// `version` and the deletes key at `deletes_version` (0: absent).
+    pub fn exact(counters: ChildRec, version: i64, deletes_version: i64) -> ChildRecord {
+        ChildRecord {
+            cversion_offset: counters.cversion as i64 - version,
+            creates_offset: counters.creates as i64 - version + deletes_version,
+            legacy_cversion: None,
+            legacy_creates: None,
+        }
+    }
+
+    /// The counters, with this key at etcd version `version` and the
+    /// deletes key at `deletes_version`. (ZooKeeper's counters are ints
+    /// that wrap; so do these.)
+    pub fn counters(&self, version: i64, deletes_version: i64) -> ChildRec {
+        match (self.legacy_cversion, self.legacy_creates) {
+            (Some(cversion), Some(creates)) => ChildRec { cversion, creates },
+            _ => ChildRec {
+                cversion: (self.cversion_offset + version) as i32,
+                creates: (self.creates_offset + version - deletes_version) as i32,
+            },
+        }
+    }
+
+    /// Written by a format 1 zoe: must be rewritten before it is bumped.
+    pub fn is_legacy(&self) -> bool {
+        self.legacy_cversion.is_some() || self.legacy_creates.is_some()
+    }
 }
 
 /// `0zoe/s/<id hex>`: a session, attached to the etcd lease of the same id
@@ -307,5 +380,45 @@ mod tests {
             ..Meta::default()
         };
         assert_eq!(decode::<Meta>(&encode(&m2)), Some(m2));
+    }
+
+    #[test]
+    fn child_counters_follow_key_versions() {
+        let c = ChildRec {
+            cversion: 7,
+            creates: 5,
+        };
+        // written at C version 3 with D at version 2
+        let rec = ChildRecord::exact(c, 3, 2);
+        assert_eq!(rec.counters(3, 2), c);
+        // a blind bump for a create: C +1
+        assert_eq!(
+            rec.counters(4, 2),
+            ChildRec {
+                cversion: 8,
+                creates: 6
+            }
+        );
+        // then one for a delete: C +1 and D +1
+        assert_eq!(
+            rec.counters(5, 3),
+            ChildRec {
+                cversion: 9,
+                creates: 6
+            }
+        );
+        // format 1 records hold the counters themselves
+        let legacy: ChildRecord = decode(br#"{"cv":4,"cr":3}"#).unwrap();
+        assert!(legacy.is_legacy());
+        assert_eq!(
+            legacy.counters(9, 9),
+            ChildRec {
+                cversion: 4,
+                creates: 3
+            }
+        );
+        let back: ChildRecord = decode(&encode(&rec)).unwrap();
+        assert_eq!(back, rec);
+        assert!(!back.is_legacy());
     }
 }

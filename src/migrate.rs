@@ -34,7 +34,7 @@ use jute::{
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::layout::{self, ChildRec, Layout, Meta, NodeKind};
+use crate::layout::{self, ChildRec, ChildRecord, Layout, Meta, NodeKind};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ImportArgs {
@@ -351,12 +351,14 @@ pub fn node_ops(layout: &Layout, n: &SourceNode) -> Option<(Vec<Compare>, Vec<Tx
             CompareOp::Equal,
             0,
         ));
-        let crec = ChildRec {
+        let counters = ChildRec {
             cversion: n.stat.cversion,
             // ZooKeeper numbers sequential children with the parent's
             // cversion; continuing from it never reuses a suffix.
             creates: n.stat.cversion.max(0),
         };
+        // A fresh key: version 1 once written, no deletes key yet.
+        let crec = ChildRecord::exact(counters, 1, 0);
         ops.push(TxnOp::put(
             layout.children_key(&n.path),
             layout::encode(&crec),
@@ -797,13 +799,18 @@ mod tests {
             Change::Meta("/a".into(), Some((meta, 20))),
             Change::Children(
                 "/a".into(),
-                Some((
-                    ChildRec {
-                        cversion: 4,
-                        creates: 4,
-                    },
-                    20,
-                )),
+                Some(crate::tree::CrecKv {
+                    rec: ChildRecord::exact(
+                        ChildRec {
+                            cversion: 4,
+                            creates: 4,
+                        },
+                        1,
+                        0,
+                    ),
+                    mod_rev: 20,
+                    version: 1,
+                }),
             ),
         ]);
         let s = t.get("/a").unwrap().stat("/a");

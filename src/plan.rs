@@ -15,7 +15,7 @@ use etcd_client::{Compare, CompareOp, PutOptions, TxnOp};
 use jute::{Acl, CreateMode, ErrorCode, EventType, Id, OpCode, Stat};
 
 use crate::acl;
-use crate::layout::{self, ChildRec, EventList, Layout, Meta, NodeKind};
+use crate::layout::{self, ChildRec, ChildRecord, EventList, Layout, Meta, NodeKind};
 use crate::path;
 use crate::tree::{self, Tree};
 
@@ -217,10 +217,20 @@ struct PNode {
     orig_etcd_version: i64,
     orig_meta_rev: i64,
     orig_crec_rev: i64,
+    orig_crec_version: i64,
+    orig_deletes_version: i64,
+    /// The child record exists in the current format (see `ChildRecord`).
+    orig_crec_bumpable: bool,
     // What this request changed.
     data_put: bool,
     meta_put: bool,
-    crec_put: bool,
+    /// The counters start afresh (a node re-created in place).
+    crec_reset: bool,
+    /// Children created plus children deleted, and children deleted.
+    child_changes: u32,
+    child_deletes: u32,
+    /// A reply carries this node's stat, so its counters must be exact.
+    exposed: bool,
     recreated: bool,
 }
 
@@ -261,9 +271,15 @@ impl PNode {
                     orig_etcd_version: e.data.as_ref().map(|d| d.version).unwrap_or(0),
                     orig_meta_rev: e.meta_rev(),
                     orig_crec_rev: e.crec_rev(),
+                    orig_crec_version: e.crec_version(),
+                    orig_deletes_version: e.deletes,
+                    orig_crec_bumpable: e.crec_bumpable(),
                     data_put: false,
                     meta_put: false,
-                    crec_put: false,
+                    crec_reset: false,
+                    child_changes: 0,
+                    child_deletes: 0,
+                    exposed: false,
                     recreated: false,
                 }
             }
@@ -292,9 +308,15 @@ impl PNode {
                 orig_etcd_version: 0,
                 orig_meta_rev: 0,
                 orig_crec_rev: 0,
+                orig_crec_version: 0,
+                orig_deletes_version: 0,
+                orig_crec_bumpable: false,
                 data_put: false,
                 meta_put: false,
-                crec_put: false,
+                crec_reset: false,
+                child_changes: 0,
+                child_deletes: 0,
+                exposed: false,
                 recreated: false,
             },
         }
@@ -371,6 +393,8 @@ enum Guard {
     Meta,
     /// The child record's mod_revision (counters, emptiness).
     Children,
+    /// The child-delete counter's etcd version (the creates count).
+    Deletes,
 }
 
 /// Plans `ops` against `tree`.
@@ -435,7 +459,8 @@ impl<'a> Planner<'a> {
     }
 
     /// The guards and operations of every request planned so far.
-    pub fn finish(self) -> (Vec<Compare>, Vec<TxnOp>) {
+    pub fn finish(mut self) -> (Vec<Compare>, Vec<TxnOp>) {
+        self.settle();
         (self.compares(), self.etcd_ops())
     }
 
@@ -458,6 +483,7 @@ impl<'a> Planner<'a> {
                 }
             }
         }
+        self.settle();
         let compares = self.compares();
         let ops = self.etcd_ops();
         Plan::Commit {
@@ -620,10 +646,10 @@ impl<'a> Planner<'a> {
                 return Err(ErrorCode::NoChildrenForEphemerals);
             }
         }
-        // Apply: the new node, then the parent's counters.
+        // Apply: the new node, then the parent's counters (counted without
+        // a guard unless something needs their exact value; see `settle`).
         let now = self.ctx.now_ms;
         let session = self.ctx.session_id;
-        self.guard(&parent, Guard::Children);
         self.touch(&final_path);
         let n = self.edit(&final_path);
         if n.orig_exists {
@@ -653,7 +679,9 @@ impl<'a> Planner<'a> {
         n.meta_put = true;
         // A re-created node starts with fresh counters, written now so its
         // pzxid is this transaction.
-        n.crec_put = n.orig_exists;
+        n.crec_reset = n.orig_exists;
+        n.child_changes = 0;
+        n.child_deletes = 0;
         let stat = n.stat();
         self.touch(&parent);
         let pn = self.edit(&parent);
@@ -661,7 +689,7 @@ impl<'a> Planner<'a> {
         pn.creates = pn.creates.wrapping_add(1);
         pn.num_children += 1;
         pn.pzxid = PENDING;
-        pn.crec_put = true;
+        pn.child_changes += 1;
         self.events
             .push((EventType::NodeCreated as i32, final_path.clone()));
         self.events
@@ -721,19 +749,21 @@ impl<'a> Planner<'a> {
     /// Removes a node the checks allowed to go, updating its parent.
     fn remove(&mut self, p: &str, parent: &str) {
         let parent = parent.to_string();
-        self.guard(&parent, Guard::Children);
+        // Its counter keys go with it, so their existence must be known.
+        self.guard(p, Guard::Deletes);
         self.touch(p);
         let n = self.edit(p);
         n.exists = false;
         n.data_put = false;
         n.meta_put = false;
-        n.crec_put = false;
+        n.crec_reset = false;
         self.touch(&parent);
         let pn = self.edit(&parent);
         pn.cversion = pn.cversion.wrapping_add(1);
         pn.num_children -= 1;
         pn.pzxid = PENDING;
-        pn.crec_put = true;
+        pn.child_changes += 1;
+        pn.child_deletes += 1;
         self.events
             .push((EventType::NodeDeleted as i32, p.to_string()));
         self.events
@@ -763,6 +793,7 @@ impl<'a> Planner<'a> {
         n.mtime = now;
         n.data_put = true;
         n.meta_put = true;
+        n.exposed = true;
         let stat = n.stat();
         self.events
             .push((EventType::NodeDataChanged as i32, p.to_string()));
@@ -785,7 +816,40 @@ impl<'a> Planner<'a> {
         n.acl = fixed;
         n.aversion = n.aversion.wrapping_add(1);
         n.meta_put = true;
+        n.exposed = true;
         Ok(OpResult::SetAcl { stat: n.stat() })
+    }
+
+    /// Whether a node's changed child counters must be written as exact
+    /// values under guards rather than counted by a blind bump of its
+    /// counter keys (which adds exactly one per transaction and assumes
+    /// nothing about concurrent changes).
+    fn counters_exact(&self, p: &str, n: &PNode) -> bool {
+        n.crec_reset
+            || n.child_changes > 1
+            || !n.orig_crec_bumpable
+            || n.exposed
+            || self
+                .guards
+                .iter()
+                .any(|(g, k)| g == p && *k == Guard::Children)
+    }
+
+    /// Adds the guards that exact counter writes rely on.
+    fn settle(&mut self) {
+        let exact: Vec<String> = self
+            .order
+            .iter()
+            .filter(|p| {
+                let n = &self.nodes[p.as_str()];
+                n.exists && (n.child_changes > 0 || n.crec_reset) && self.counters_exact(p, n)
+            })
+            .cloned()
+            .collect();
+        for p in exact {
+            self.guard(&p, Guard::Children);
+            self.guard(&p, Guard::Deletes);
+        }
     }
 
     fn compares(&self) -> Vec<Compare> {
@@ -813,6 +877,11 @@ impl<'a> Planner<'a> {
                         self.layout.children_key(p),
                         CompareOp::Equal,
                         n.orig_crec_rev,
+                    ),
+                    Guard::Deletes => Compare::version(
+                        self.layout.deletes_key(p),
+                        CompareOp::Equal,
+                        n.orig_deletes_version,
                     ),
                 }
             })
@@ -858,18 +927,8 @@ impl<'a> Planner<'a> {
                         None,
                     ));
                 }
-                if n.crec_put {
-                    let rec = ChildRec {
-                        cversion: n.cversion,
-                        creates: n.creates,
-                    };
-                    {
-                        ops.push(TxnOp::put(
-                            self.layout.children_key(p),
-                            layout::encode(&rec),
-                            None,
-                        ));
-                    }
+                if n.child_changes > 0 || n.crec_reset {
+                    self.counter_ops(p, n, &mut ops);
                 }
             } else if n.orig_exists {
                 ops.push(TxnOp::delete(self.layout.data_key(p), None));
@@ -878,6 +937,9 @@ impl<'a> Planner<'a> {
                 }
                 if n.orig_crec_rev != 0 {
                     ops.push(TxnOp::delete(self.layout.children_key(p), None));
+                }
+                if n.orig_deletes_version != 0 {
+                    ops.push(TxnOp::delete(self.layout.deletes_key(p), None));
                 }
                 derived.push((EventType::NodeDeleted as i32, p.clone()));
                 if let Some(parent) = path::parent(p) {
@@ -893,6 +955,43 @@ impl<'a> Planner<'a> {
             ));
         }
         ops
+    }
+}
+
+impl Planner<'_> {
+    /// The puts that record a node's child changes (see `ChildRecord`).
+    fn counter_ops(&self, p: &str, n: &PNode, ops: &mut Vec<TxnOp>) {
+        let deletes_put = n.child_deletes > 0;
+        if self.counters_exact(p, n) {
+            // Guarded by `settle`: the versions after this transaction are
+            // known, so the offsets can be.
+            let counters = ChildRec {
+                cversion: n.cversion,
+                creates: n.creates,
+            };
+            let rec = ChildRecord::exact(
+                counters,
+                n.orig_crec_version + 1,
+                n.orig_deletes_version + deletes_put as i64,
+            );
+            ops.push(TxnOp::put(
+                self.layout.children_key(p),
+                layout::encode(&rec),
+                None,
+            ));
+        } else {
+            // One child change: a put that keeps the value adds one to the
+            // key's version, i.e. to cversion (and to creates, unless the
+            // deletes key moves too).
+            ops.push(TxnOp::put(
+                self.layout.children_key(p),
+                Vec::new(),
+                Some(PutOptions::new().with_ignore_value()),
+            ));
+        }
+        if deletes_put {
+            ops.push(TxnOp::put(self.layout.deletes_key(p), Vec::new(), None));
+        }
     }
 }
 
@@ -1021,6 +1120,124 @@ mod tests {
                 );
             }
             Plan::Fail { code, .. } => panic!("{code:?}"),
+        }
+    }
+
+    /// `/a` (created at 2) with a current-format child record.
+    fn tree_with_counted_parent() -> Tree {
+        let mut t = tree_with(&[("/a", 2)]);
+        t.apply(vec![Change::Children(
+            "/a".into(),
+            Some(tree::CrecKv {
+                rec: ChildRecord::exact(
+                    ChildRec {
+                        cversion: 3,
+                        creates: 2,
+                    },
+                    4,
+                    1,
+                ),
+                mod_rev: 9,
+                version: 4,
+            }),
+        )]);
+        t.apply(vec![Change::Deletes("/a".into(), 1)]);
+        t
+    }
+
+    fn mentions_key(items: &[impl std::fmt::Debug], key: &[u8]) -> bool {
+        let key = format!("{key:?}");
+        items.iter().any(|i| format!("{i:?}").contains(&key))
+    }
+
+    #[test]
+    fn one_child_change_counts_without_a_guard() {
+        let t = tree_with_counted_parent();
+        let l = Layout::new("");
+        let c = ctx();
+        for ops in [
+            vec![create("/a/x", 0)],
+            vec![WriteOp::Delete {
+                path: "/a/x".into(),
+                version: -1,
+            }],
+        ] {
+            let t = if matches!(ops[0], WriteOp::Delete { .. }) {
+                let mut t = tree_with_counted_parent();
+                t.apply(vec![Change::Data(
+                    "/a/x".into(),
+                    Some(DataKv {
+                        value: Bytes::new(),
+                        create_rev: 10,
+                        mod_rev: 10,
+                        version: 1,
+                        lease: 0,
+                    }),
+                )]);
+                t
+            } else {
+                tree_with_counted_parent()
+            };
+            match Planner::new(&t, &l, &c).plan(&ops) {
+                Plan::Commit { compares, ops, .. } => {
+                    assert!(
+                        !mentions_key(&compares, &l.children_key("/a")),
+                        "{compares:?}"
+                    );
+                    assert!(
+                        !mentions_key(&compares, &l.deletes_key("/a")),
+                        "{compares:?}"
+                    );
+                    let bump = ops
+                        .iter()
+                        .find(|o| mentions_key(std::slice::from_ref(o), &l.children_key("/a")))
+                        .expect("a put of the child record");
+                    assert!(
+                        format!("{bump:?}").contains("ignore_value: true"),
+                        "{bump:?}"
+                    );
+                }
+                Plan::Fail { code, .. } => panic!("{code:?}"),
+            }
+        }
+        let _ = t;
+    }
+
+    #[test]
+    fn exact_counters_are_guarded() {
+        let t = tree_with_counted_parent();
+        let l = Layout::new("");
+        let c = ctx();
+        let set_parent = WriteOp::SetData {
+            path: "/a".into(),
+            data: None,
+            version: -1,
+        };
+        for ops in [
+            // two changes of one parent in one transaction
+            vec![create("/a/x", 0), create("/a/y", 0)],
+            // a sequential name depends on the count
+            vec![create("/a/s-", 2)],
+            // a reply shows the parent's cversion
+            vec![create("/a/x", 0), set_parent.clone()],
+        ] {
+            match Planner::new(&t, &l, &c).plan(&ops) {
+                Plan::Commit {
+                    compares, results, ..
+                } => {
+                    assert!(mentions_key(&compares, &l.children_key("/a")), "{ops:?}");
+                    assert!(mentions_key(&compares, &l.deletes_key("/a")), "{ops:?}");
+                    if let Some(OpResult::SetData { stat }) = results.last() {
+                        assert_eq!(stat.cversion, 4);
+                    }
+                    if let Some(OpResult::Create2 { path, .. }) = results.first() {
+                        if path.starts_with("/a/s-") {
+                            assert_eq!(path, "/a/s-0000000002");
+                        }
+                    }
+                }
+                Plan::Fail { code, .. } => panic!("{code:?}"),
+            }
         }
     }
 

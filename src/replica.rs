@@ -375,12 +375,13 @@ pub fn classify(layout: &Layout, kv: &KeyValue, put: bool) -> Option<Change> {
         ),
         KeyKind::Children(p) => Change::Children(
             p,
-            if put {
-                Some((layout::decode(kv.value()).unwrap_or_default(), rev))
-            } else {
-                None
-            },
+            put.then(|| crate::tree::CrecKv {
+                rec: layout::decode(kv.value()).unwrap_or_default(),
+                mod_rev: rev,
+                version: kv.version(),
+            }),
         ),
+        KeyKind::Deletes(p) => Change::Deletes(p, if put { kv.version() } else { 0 }),
         KeyKind::Session(id) => Change::Session(
             id,
             if put {

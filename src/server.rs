@@ -477,9 +477,35 @@ async fn ensure_layout(client: &Client, layout: &Layout) -> anyhow::Result<()> {
             if let Some(kv) = g.kvs().first() {
                 match layout::decode::<LayoutRec>(kv.value()) {
                     Some(found) if found.format == layout::FORMAT_VERSION => return Ok(()),
+                    Some(found)
+                        if (layout::OLDEST_FORMAT..layout::FORMAT_VERSION)
+                            .contains(&found.format) =>
+                    {
+                        // Older trees are read as they are; marking the tree
+                        // keeps older zoe versions from starting on it.
+                        let up = Txn::new()
+                            .when([Compare::mod_revision(
+                                layout.layout_key(),
+                                CompareOp::Equal,
+                                kv.mod_revision(),
+                            )])
+                            .and_then([TxnOp::put(
+                                layout.layout_key(),
+                                layout::encode(&rec),
+                                None,
+                            )]);
+                        client.kv_client().txn(up).await?;
+                        info!(
+                            from = found.format,
+                            to = rec.format,
+                            "upgraded the layout format of the tree in etcd"
+                        );
+                        return Ok(());
+                    }
                     Some(found) => anyhow::bail!(
-                        "the tree in etcd has layout format {}, this zoe understands {}",
+                        "the tree in etcd has layout format {}, this zoe understands {} to {}",
                         found.format,
+                        layout::OLDEST_FORMAT,
                         layout::FORMAT_VERSION
                     ),
                     None => anyhow::bail!("unreadable layout record in etcd"),

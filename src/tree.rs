@@ -11,7 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use jute::{Acl, Id, Stat};
 
-use crate::layout::{AuthRec, ChildRec, Meta, NodeKind, SessionRec, StoredAcl};
+use crate::layout::{AuthRec, ChildRec, ChildRecord, Meta, NodeKind, SessionRec, StoredAcl};
 use crate::path;
 
 /// A data key as etcd reported it.
@@ -25,14 +25,25 @@ pub struct DataKv {
     pub lease: i64,
 }
 
+/// A child-counter record as etcd holds it.
+#[derive(Debug, Clone, Copy)]
+pub struct CrecKv {
+    pub rec: ChildRecord,
+    pub mod_rev: i64,
+    /// etcd's per-key version.
+    pub version: i64,
+}
+
 /// Everything the replica knows about one path.
 #[derive(Debug, Default)]
 pub struct Entry {
     pub data: Option<DataKv>,
     /// The meta record and its mod_revision.
     pub meta: Option<(Arc<Meta>, i64)>,
-    /// The child-counter record and its mod_revision.
-    pub crec: Option<(ChildRec, i64)>,
+    /// The child-counter record.
+    pub crec: Option<CrecKv>,
+    /// etcd version of the child-delete counter key (0: none).
+    pub deletes: i64,
     /// Names of existing children.
     pub children: BTreeSet<Box<str>>,
     /// `/`, `/zookeeper`, `/zookeeper/quota`, `/zookeeper/config`: exist
@@ -106,7 +117,7 @@ impl Entry {
 
     pub fn child_rec(&self, path: &str) -> ChildRec {
         match &self.crec {
-            Some((c, _)) => *c,
+            Some(c) => c.rec.counters(c.version, self.deletes),
             None => ChildRec {
                 cversion: match path {
                     // `zookeeper` is a child of `/` that was never counted
@@ -121,7 +132,17 @@ impl Entry {
     }
 
     pub fn crec_rev(&self) -> i64 {
-        self.crec.as_ref().map(|c| c.1).unwrap_or(0)
+        self.crec.as_ref().map(|c| c.mod_rev).unwrap_or(0)
+    }
+
+    /// etcd version of the child-counter key (0: none).
+    pub fn crec_version(&self) -> i64 {
+        self.crec.as_ref().map(|c| c.version).unwrap_or(0)
+    }
+
+    /// Whether the child-counter record may be bumped without rewriting it.
+    pub fn crec_bumpable(&self) -> bool {
+        self.crec.as_ref().is_some_and(|c| !c.rec.is_legacy())
     }
 
     pub fn meta_rev(&self) -> i64 {
@@ -175,7 +196,7 @@ impl Entry {
         let mzxid = self.data_mod_rev();
         let crec = self.child_rec(path);
         let pzxid = match &self.crec {
-            Some((_, rev)) => *rev,
+            Some(c) => c.mod_rev,
             None => czxid,
         };
         Stat {
@@ -250,7 +271,9 @@ pub struct SessionEntry {
 pub enum Change {
     Data(String, Option<DataKv>),
     Meta(String, Option<(Meta, i64)>),
-    Children(String, Option<(ChildRec, i64)>),
+    Children(String, Option<CrecKv>),
+    /// The child-delete counter key's etcd version (0: deleted).
+    Deletes(String, i64),
     Session(i64, Option<SessionEntry>),
     Events(Option<Vec<(i32, String)>>),
     Auth(Option<AuthRec>),
@@ -505,6 +528,10 @@ impl Tree {
                     self.entry_mut(&p).crec = c;
                     touched.push(p);
                 }
+                Change::Deletes(p, v) => {
+                    self.entry_mut(&p).deletes = v;
+                    touched.push(p);
+                }
                 Change::Session(id, s) => match s {
                     Some(s) => {
                         self.sessions.insert(id, s);
@@ -559,6 +586,7 @@ impl Tree {
             && e.data.is_none()
             && e.meta.is_none()
             && e.crec.is_none()
+            && e.deletes == 0
             && e.children.is_empty();
         if remove {
             self.nodes.remove(p);
@@ -643,13 +671,18 @@ mod tests {
             Change::Data("/a".into(), kv(5, 1, 5)),
             Change::Children(
                 "/".into(),
-                Some((
-                    ChildRec {
-                        cversion: 0,
-                        creates: 1,
-                    },
-                    5,
-                )),
+                Some(CrecKv {
+                    rec: ChildRecord::exact(
+                        ChildRec {
+                            cversion: 0,
+                            creates: 1,
+                        },
+                        1,
+                        0,
+                    ),
+                    mod_rev: 5,
+                    version: 1,
+                }),
             ),
         ]);
         assert_eq!(
