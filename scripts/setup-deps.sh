@@ -32,6 +32,7 @@ APT_PACKAGES=(
     protobuf-compiler               # etcd-client's build script needs protoc
     default-jdk-headless maven      # ZooKeeper 3.9.5 oracle + Java client
     python3-venv                    # kazoo virtualenv
+    docker-compose                  # `config` checks docker-compose.yml (tests/deploy.rs)
 )
 if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
     APT_PACKAGES+=(curl ca-certificates build-essential)

@@ -8,10 +8,17 @@
 //! zoe's place (standalone: the "move to a second instance" phase then
 //! restarts it instead).
 //!
+//! Every configuration file is rendered from the templates of
+//! `deploy/pulsar/` by `deploy/pulsar/render-conf.sh`, and every process
+//! runs on the jars of the Pulsar distribution, as docker-compose.yml runs
+//! them (tests/e2e/pulsar_deploy.rs holds the shared definitions,
+//! tests/deploy.rs checks the compose file against them).
+//!
 //! Scenario:
 //! 1. `bookkeeper shell metaformat` through zoe; two bookies and an
 //!    `AutoRecoveryMain`; `PulsarClusterMetadataSetup` (metadata through
-//!    zoe, existing BookKeeper);
+//!    zoe, existing BookKeeper); both initialisations run a second time, as
+//!    on every `docker compose up`, and change nothing;
 //! 2. the broker starts; its function worker binds the DistributedLog
 //!    namespace `distributedlog://…/pulsar/functions` (to `/ledgers`);
 //! 3. a function (a jar with `zoee2e.fn.Exclaim`) is created: the worker
@@ -33,6 +40,8 @@ mod support;
 
 #[path = "e2e/common.rs"]
 mod e2e;
+#[path = "e2e/pulsar_deploy.rs"]
+mod pulsar_deploy;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -41,10 +50,9 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use e2e::{spawn_java, tagged, wait_log, AutoRecovery, Bookie, MetadataServer};
+use e2e::{spawn_java, tagged, wait_log, MetadataServer};
+use pulsar_deploy::{JavaCommand, PULSAR_VERSION};
 use support::{free_port, run_command, which, ClientOutput, ServerProcess, TestDir};
-
-const PULSAR_VERSION: &str = "2.10.5";
 
 struct Pulsar {
     lib: PathBuf,
@@ -118,93 +126,119 @@ fn pulsar_driver(args: &[&str], timeout: Duration) -> ClientOutput {
     out
 }
 
-struct BrokerPorts {
-    broker: u16,
-    web: u16,
+/// `main_class ARGS` on the jars of the Pulsar distribution.
+fn pulsar_command((main_class, args): JavaCommand, heap: &str, direct: &str) -> Command {
+    let mut cmd = pulsar_java(main_class, heap, direct);
+    cmd.args(args);
+    cmd
 }
 
-/// ZooKeeper session timeout of every long-lived process: long enough to
-/// ride out a restart of every zoe instance on a loaded 2-core machine.
-const SESSION_TIMEOUT_MS: u32 = 10_000;
+/// ZooKeeper session timeout of every long-lived process, as the deploy
+/// files set it: long enough to ride out a restart of every zoe instance.
+fn session_timeout() -> Duration {
+    Duration::from_millis(pulsar_deploy::session_timeout_ms())
+}
 
-fn write_broker_conf(dir: &Path, connect: &str, bk_uri: &str, ports: &BrokerPorts) -> PathBuf {
-    let conf = dir.join("broker.conf");
-    fs::write(
-        &conf,
-        format!(
-            "clusterName=e2e\n\
-             metadataStoreUrl=zk:{connect}\n\
-             configurationMetadataStoreUrl=zk:{connect}\n\
-             metadataStoreSessionTimeoutMillis={SESSION_TIMEOUT_MS}\n\
-             bookkeeperMetadataServiceUri={bk_uri}\n\
-             brokerServicePort={}\n\
-             webServicePort={}\n\
-             advertisedAddress=127.0.0.1\n\
-             bindAddress=127.0.0.1\n\
-             managedLedgerDefaultEnsembleSize=2\n\
-             managedLedgerDefaultWriteQuorum=2\n\
-             managedLedgerDefaultAckQuorum=2\n\
-             managedLedgerCacheSizeMB=16\n\
-             functionsWorkerEnabled=true\n\
-             systemTopicEnabled=false\n\
-             topicLevelPoliciesEnabled=false\n\
-             transactionCoordinatorEnabled=false\n\
-             loadBalancerOverrideBrokerNicSpeedGbps=1\n\
-             numIOThreads=2\n\
-             numHttpServerThreads=4\n\
-             numWorkerThreadsForNonPersistentTopic=1\n\
-             bookkeeperClientNumWorkerThreads=2\n\
-             managedLedgerNumWorkerThreads=2\n\
-             managedLedgerNumSchedulerThreads=2\n\
-             numOrderedExecutorThreads=2\n\
-             numCacheExecutorThreadPoolSize=1\n",
-            ports.broker, ports.web
-        ),
-    )
-    .expect("write broker.conf");
-    let fw = dir.join("fw");
-    for d in ["download", "connectors", "functions"] {
-        fs::create_dir_all(fw.join(d)).unwrap();
+/// Renders `templates` of deploy/pulsar into `dir` under the same names;
+/// returns their paths.
+fn render(dir: &Path, templates: &[&str], vars: &[(&str, String)]) -> Vec<String> {
+    let dests: Vec<PathBuf> = templates.iter().map(|t| dir.join(t)).collect();
+    let files: Vec<(&str, &Path)> = templates
+        .iter()
+        .copied()
+        .zip(dests.iter().map(PathBuf::as_path))
+        .collect();
+    pulsar_deploy::render(&files, vars)
+        .unwrap_or_else(|e| panic!("render-conf.sh {templates:?} failed\n{e}"));
+    dests.iter().map(|d| d.display().to_string()).collect()
+}
+
+/// The cluster's instance id, as `whatisinstanceid` prints it.
+fn instance_id(conf: &str) -> String {
+    let mut cmd = pulsar_command(
+        pulsar_deploy::bookie_shell(conf, pulsar_deploy::INSTANCE_ID),
+        "128m",
+        "64m",
+    );
+    let out = run_command(&mut cmd, None, Duration::from_secs(120));
+    assert!(out.success(), "whatisinstanceid failed\n{}", out.describe());
+    let text = format!("{}{}", out.stdout, out.stderr);
+    text.lines()
+        .find_map(|l| {
+            l.split_once("InstanceId: ")
+                .map(|(_, id)| id.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("no InstanceId in the output\n{}", out.describe()))
+}
+
+/// BookKeeper's metadata initialisation as docker-compose.yml's one-shot
+/// service runs it: `metaformat` (without -force), or else
+/// `whatisinstanceid`. Returns whether `metaformat` succeeded and the
+/// cluster's instance id.
+fn bookkeeper_init(conf: &str) -> (bool, String) {
+    let mut cmd = pulsar_command(
+        pulsar_deploy::bookie_shell(conf, pulsar_deploy::METAFORMAT),
+        "128m",
+        "64m",
+    );
+    let out = run_command(&mut cmd, None, Duration::from_secs(120));
+    (out.success(), instance_id(conf))
+}
+
+/// `PulsarClusterMetadataSetup` for the cluster of a rendered broker.conf.
+fn cluster_metadata_setup(broker_conf: &str) {
+    let text = fs::read_to_string(broker_conf).expect("read broker.conf");
+    let props = pulsar_deploy::properties(&text).expect("parse broker.conf");
+    let mut setup = pulsar_command(pulsar_deploy::cluster_metadata_setup(&props), "128m", "64m");
+    let out = run_command(&mut setup, None, Duration::from_secs(180));
+    assert!(
+        out.success() && out.stderr.contains("setup correctly"),
+        "PulsarClusterMetadataSetup failed\n{}",
+        out.describe()
+    );
+}
+
+/// A bookie or the autorecovery process: a JVM in its own directory,
+/// registered in the metadata as `id`.
+struct Daemon {
+    process: ServerProcess,
+    id: String,
+    _dir: TestDir,
+}
+
+/// A bookie (`data`: it gets a DATA_DIR) or autorecovery process from
+/// `template` on a free port of 127.0.0.1; waits until it logs `ready`.
+fn spawn_daemon(
+    name: &str,
+    template: &str,
+    zk_servers_bk: &str,
+    data: bool,
+    command: fn(&str) -> JavaCommand,
+    ready: &str,
+) -> Daemon {
+    let dir = TestDir::new(&format!("e2e-{name}"));
+    let port = free_port();
+    let mut vars = vec![
+        ("ZK_SERVERS_BK", zk_servers_bk.to_string()),
+        ("ADVERTISED_ADDRESS", "127.0.0.1".to_string()),
+        ("BOOKIE_PORT", port.to_string()),
+    ];
+    if data {
+        vars.push(("DATA_DIR", dir.path().join("data").display().to_string()));
     }
-    fs::write(
-        dir.join("functions_worker.yml"),
-        format!(
-            "workerId: fw-e2e\n\
-             workerHostname: 127.0.0.1\n\
-             workerPort: {web}\n\
-             pulsarFunctionsCluster: e2e\n\
-             pulsarFunctionsNamespace: public/functions\n\
-             numFunctionPackageReplicas: 2\n\
-             downloadDirectory: {fw}/download\n\
-             connectorsDirectory: {fw}/connectors\n\
-             functionsDirectory: {fw}/functions\n\
-             uploadBuiltinSinksSources: false\n\
-             functionRuntimeFactoryClassName: org.apache.pulsar.functions.runtime.thread.ThreadRuntimeFactory\n\
-             functionRuntimeFactoryConfigs:\n  threadGroupName: fn\n\
-             functionMetadataTopicName: metadata\n\
-             clusterCoordinationTopicName: coordinate\n\
-             functionAssignmentTopicName: assignments\n\
-             schedulerClassName: org.apache.pulsar.functions.worker.scheduler.RoundRobinScheduler\n\
-             failureCheckFreqMs: 30000\n\
-             rescheduleTimeoutMs: 60000\n\
-             initialBrokerReconnectMaxRetries: 60\n\
-             assignmentWriteMaxRetries: 60\n\
-             instanceLivenessCheckFreqMs: 30000\n\
-             topicCompactionFrequencySec: 1800\n",
-            web = ports.web,
-            fw = fw.display()
-        ),
-    )
-    .expect("write functions_worker.yml");
-    conf
+    let conf = render(dir.path(), &[template], &vars);
+    let cmd = pulsar_command(command(&conf[0]), "128m", "128m");
+    let mut process = spawn_java(name, dir.path(), cmd);
+    wait_log(&mut process, ready, Duration::from_secs(120), name);
+    Daemon {
+        process,
+        id: format!("127.0.0.1:{port}"),
+        _dir: dir,
+    }
 }
 
-fn start_broker(name: &str, dir: &Path, conf: &Path) -> ServerProcess {
-    let mut cmd = pulsar_java("org.apache.pulsar.PulsarBrokerStarter", "320m", "192m");
-    cmd.arg("--broker-conf")
-        .arg(conf)
-        .arg("--functions-worker-conf")
-        .arg(dir.join("functions_worker.yml"));
+fn start_broker(name: &str, dir: &Path, confs: &[String]) -> ServerProcess {
+    let cmd = pulsar_command(pulsar_deploy::broker(&confs[0], &confs[1]), "320m", "192m");
     let mut broker = spawn_java(name, dir, cmd);
     wait_log(
         &mut broker,
@@ -277,7 +311,7 @@ fn check_after_fault(
     tag: &str,
     dir: &Path,
 ) {
-    thread::sleep(Duration::from_millis(SESSION_TIMEOUT_MS as u64 + 2_000));
+    thread::sleep(session_timeout() + Duration::from_secs(2));
     let after = registrations(connect);
     assert_eq!(
         after, before,
@@ -315,7 +349,6 @@ const DURABLE: &str = "persistent://public/default/durable";
 #[test]
 fn pulsar_on_zoe_survives_zoe_restarts_and_moves() {
     let started = Instant::now();
-    e2e::artifacts();
     pulsar();
     let mut meta = MetadataServer::start_instances(2);
     let addr = meta.addr();
@@ -324,49 +357,81 @@ fn pulsar_on_zoe_survives_zoe_restarts_and_moves() {
         "[e2e] all metadata (Pulsar, BookKeeper, DistributedLog): {} at {connect}",
         meta.name()
     );
-    // BookKeeper separates the servers of a metadata URI with ';'.
-    let bk_uri = format!("zk+hierarchical://{}/ledgers", connect.replace(',', ";"));
+    let zk_servers_bk = pulsar_deploy::bookkeeper_servers(&connect);
     let dir = TestDir::new("e2e-pulsar");
 
-    e2e::metaformat(dir.path(), &bk_uri);
-    let mut bookies: Vec<Bookie> = (1..=2)
-        .map(|i| Bookie::spawn_with_timeout(&format!("bookie{i}"), &bk_uri, SESSION_TIMEOUT_MS))
-        .collect();
-    for b in &mut bookies {
-        b.wait_ready(Duration::from_secs(120));
-    }
-    let mut recovery =
-        AutoRecovery::spawn_with_timeout("autorecovery", &bk_uri, SESSION_TIMEOUT_MS);
-    recovery.wait_ready(Duration::from_secs(120));
-
-    let ports = BrokerPorts {
-        broker: free_port(),
-        web: free_port(),
-    };
-    let web = format!("http://127.0.0.1:{}", ports.web);
-    let broker_url = format!("pulsar://127.0.0.1:{}", ports.broker);
-    let store = format!("zk:{connect}");
-    let mut setup = pulsar_java(
-        "org.apache.pulsar.PulsarClusterMetadataSetup",
-        "128m",
-        "64m",
+    // ---- BookKeeper's metadata, the bookies and autorecovery
+    let metaformat_conf = render(
+        dir.path(),
+        &[pulsar_deploy::METAFORMAT_CONF],
+        &[("ZK_SERVERS_BK", zk_servers_bk.clone())],
     );
-    setup
-        .args(["--cluster", "e2e"])
-        .args(["--metadata-store", &store])
-        .args(["--configuration-metadata-store", &store])
-        .args(["--existing-bk-metadata-service-uri", &bk_uri])
-        .args(["--web-service-url", &web])
-        .args(["--broker-service-url", &broker_url]);
-    let out = run_command(&mut setup, None, Duration::from_secs(180));
+    let (formatted, instance) = bookkeeper_init(&metaformat_conf[0]);
     assert!(
-        out.success() && out.stderr.contains("setup correctly"),
-        "PulsarClusterMetadataSetup failed\n{}",
-        out.describe()
+        formatted,
+        "metaformat did not format a fresh metadata store"
+    );
+    let mut bookies: Vec<Daemon> = (1..=2)
+        .map(|i| {
+            spawn_daemon(
+                &format!("bookie{i}"),
+                pulsar_deploy::BOOKIE_CONF,
+                &zk_servers_bk,
+                true,
+                pulsar_deploy::bookie,
+                "Started component bookie-server",
+            )
+        })
+        .collect();
+    let mut recovery = spawn_daemon(
+        "autorecovery",
+        pulsar_deploy::AUTORECOVERY_CONF,
+        &zk_servers_bk,
+        false,
+        pulsar_deploy::autorecovery,
+        "Started component autorecovery-server",
     );
 
-    let conf = write_broker_conf(dir.path(), &connect, &bk_uri, &ports);
-    let mut broker = start_broker("broker", dir.path(), &conf);
+    // ---- Pulsar's cluster metadata, for the broker's configuration
+    let (broker_port, web_port) = (free_port(), free_port());
+    let web = format!("http://127.0.0.1:{web_port}");
+    let broker_url = format!("pulsar://127.0.0.1:{broker_port}");
+    let broker_confs = render(
+        dir.path(),
+        &[
+            pulsar_deploy::BROKER_CONF,
+            pulsar_deploy::FUNCTIONS_WORKER_CONF,
+        ],
+        &[
+            ("CLUSTER_NAME", "e2e".to_string()),
+            ("ZK_SERVERS", connect.clone()),
+            ("ZK_SERVERS_BK", zk_servers_bk.clone()),
+            ("ADVERTISED_ADDRESS", "127.0.0.1".to_string()),
+            ("BIND_ADDRESS", "127.0.0.1".to_string()),
+            ("BROKER_SERVICE_PORT", broker_port.to_string()),
+            ("WEB_SERVICE_PORT", web_port.to_string()),
+            ("WORKER_ID", "fw-e2e".to_string()),
+            ("FUNCTIONS_DIR", dir.path().join("fw").display().to_string()),
+        ],
+    );
+    cluster_metadata_setup(&broker_confs[0]);
+
+    // ---- both initialisations again, as every `docker compose up` runs
+    // them: BookKeeper's is refused by metaformat and accepted by
+    // whatisinstanceid with the same instance id; Pulsar's succeeds.
+    let (formatted, again) = bookkeeper_init(&metaformat_conf[0]);
+    assert!(
+        !formatted,
+        "metaformat without -force formatted an existing cluster"
+    );
+    assert_eq!(again, instance, "the BookKeeper instance id changed");
+    cluster_metadata_setup(&broker_confs[0]);
+    eprintln!(
+        "[e2e] BookKeeper and Pulsar metadata initialised (twice) after {:?}",
+        started.elapsed()
+    );
+
+    let mut broker = start_broker("broker", dir.path(), &broker_confs);
     let dlog = e2e::log_text(&broker)
         .lines()
         .find(|l| l.contains("uri: distributedlog://") && l.contains("/pulsar/functions"))
@@ -476,9 +541,9 @@ fn pulsar_on_zoe_survives_zoe_restarts_and_moves() {
     broker.kill();
     // Let the dead broker's session run out, or the new one finds its
     // registration and bundles still owned by "itself".
-    thread::sleep(Duration::from_millis(SESSION_TIMEOUT_MS as u64 + 3_000));
+    thread::sleep(session_timeout() + Duration::from_secs(3));
     let t = Instant::now();
-    let mut broker = start_broker("broker-restarted", dir.path(), &conf);
+    let mut broker = start_broker("broker-restarted", dir.path(), &broker_confs);
     check_function(&web, &broker_url, "after", dir.path());
     eprintln!("[e2e] function back {:?} after the restart", t.elapsed());
 
