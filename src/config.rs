@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde::Deserialize;
 
+use crate::profile::Profile;
 use crate::reaper::ReaperConfig;
 use crate::server::{Config, EtcdTls, TlsFiles};
 use crate::session::SessionConfig;
@@ -67,6 +68,11 @@ pub struct Options {
     #[command(flatten)]
     #[serde(skip)]
     pub etcd: EtcdOptions,
+    /// Who else writes the tree: `zookeeper` (only zoe) or `pulsar-2.10`
+    /// (the tree of Pulsar 2.10's etcd metadata store, shared with it;
+    /// docs/shared-tree.md) [default: zookeeper].
+    #[arg(long, env = "ZOE_PROFILE")]
+    pub profile: Option<String>,
     /// ZooKeeper's tickTime in ms [default: 2000].
     #[arg(long)]
     pub tick_time: Option<u64>,
@@ -300,6 +306,7 @@ impl Options {
             tls_cert,
             tls_key,
             tls_ca,
+            profile,
             tick_time,
             min_session_timeout,
             max_session_timeout,
@@ -637,6 +644,11 @@ impl Options {
         if !words.iter().any(|w| w == "srvr" || w == "*") {
             words.push("srvr".into());
         }
+        let profile = match &self.profile {
+            Some(name) => Profile::parse(name)?,
+            None => Profile::default(),
+        };
+        profile.check_settings(&prefix)?;
         let etcd_max_txn_ops = self.etcd_max_txn_ops.unwrap_or(if etcd.is_empty() {
             defaults::LOCAL_ETCD_MAX_TXN_OPS
         } else {
@@ -652,6 +664,7 @@ impl Options {
                 etcd_user,
                 etcd_tls,
                 prefix,
+                profile,
                 session: SessionConfig {
                     tick_ms: tick,
                     min_timeout_ms: min,
@@ -874,5 +887,39 @@ mod tests {
             ..Options::default()
         })
         .contains("text or json"));
+        assert!(bad(Options {
+            profile: Some("pulsar".into()),
+            ..Options::default()
+        })
+        .contains("unknown profile"));
+        assert!(bad(Options {
+            profile: Some("pulsar-2.10".into()),
+            etcd: EtcdOptions {
+                prefix: Some("/tree".into()),
+                ..EtcdOptions::default()
+            },
+            ..Options::default()
+        })
+        .contains("empty prefix"));
+    }
+
+    #[test]
+    fn profile_from_flags_and_file() {
+        assert_eq!(
+            Options::default().resolve().unwrap().server.profile,
+            Profile::Zookeeper
+        );
+        let file = Options::from_toml("profile = \"pulsar-2.10\"\n").unwrap();
+        let s = Options::default().over(file.clone()).resolve().unwrap();
+        assert_eq!(s.server.profile, Profile::Pulsar210);
+        assert_eq!(s.server.prefix, "");
+        let flags = Options {
+            profile: Some("zookeeper".into()),
+            ..Options::default()
+        };
+        assert_eq!(
+            flags.over(file).resolve().unwrap().server.profile,
+            Profile::Zookeeper
+        );
     }
 }

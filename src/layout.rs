@@ -106,6 +106,11 @@ impl Layout {
         self.key(&[SIDE.as_bytes(), b"sync"])
     }
 
+    /// What every side key starts with: `<prefix>0zoe/`.
+    pub fn side_prefix(&self) -> Vec<u8> {
+        self.key(&[SIDE.as_bytes()])
+    }
+
     pub fn layout_key(&self) -> Vec<u8> {
         self.key(&[SIDE.as_bytes(), b"layout"])
     }

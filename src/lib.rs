@@ -24,6 +24,7 @@ pub mod migrate;
 pub mod ops;
 pub mod path;
 pub mod plan;
+pub mod profile;
 pub mod reaper;
 pub mod replica;
 pub mod server;

@@ -50,6 +50,8 @@ pub struct Config {
     pub etcd_user: Option<(String, String)>,
     pub etcd_tls: Option<EtcdTls>,
     pub prefix: String,
+    /// Who else writes the tree (docs/shared-tree.md).
+    pub profile: crate::profile::Profile,
     pub session: SessionConfig,
     /// jute.maxbuffer: the largest frame accepted from a client.
     pub max_frame: usize,
@@ -157,6 +159,9 @@ impl Server {
         let conns = Arc::new(Conns::default());
         let (changes_tx, changes_rx) = tokio::sync::mpsc::unbounded_channel();
         let replica = Replica::start(client.clone(), layout, conns.clone(), changes_tx).await?;
+        config
+            .profile
+            .lint(&replica.read().tree, config.etcd_max_txn_ops);
         let writer = Writer::new(client.kv_client(), replica.clone());
         let instance = format!("{:016x}", rand::random::<u64>());
         let sessions = Sessions::new(

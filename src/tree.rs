@@ -14,6 +14,8 @@ use jute::{Acl, Id, Stat};
 use crate::layout::{AuthRec, ChildRec, ChildRecord, Meta, NodeKind, SessionRec, StoredAcl};
 use crate::path;
 
+mod foreign;
+
 /// A data key as etcd reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataKv {
@@ -61,8 +63,16 @@ fn default_meta() -> &'static Arc<Meta> {
 }
 
 impl Entry {
+    /// A node exists if it is special, has a data key, or has descendants
+    /// (an implicit node, left by writers that do not create parents; see
+    /// `foreign`).
     pub fn exists(&self) -> bool {
-        self.special || self.data.is_some()
+        self.special || self.data.is_some() || !self.children.is_empty()
+    }
+
+    /// Exists only because something below it does.
+    pub fn is_implicit(&self) -> bool {
+        !self.special && self.data.is_none() && !self.children.is_empty()
     }
 
     /// The meta that applies to the current incarnation of the data key. A
@@ -80,21 +90,24 @@ impl Entry {
         self.meta().kind
     }
 
-    /// The session owning this node if it is a session ephemeral.
+    /// The session owning this node if it is a session ephemeral; for a
+    /// key written by someone else with an etcd lease (a Pulsar
+    /// ephemeral), that lease. zoe never attaches leases to data keys, and
+    /// its session ids are lease ids, so the two cannot be confused.
     pub fn ephemeral_owner(&self) -> i64 {
         let m = self.meta();
         match m.kind {
             NodeKind::Ephemeral => m.owner,
-            NodeKind::Persistent if self.meta.is_none() => {
-                self.data.as_ref().map(|d| d.lease).unwrap_or(0)
-            }
+            NodeKind::Persistent => self.data.as_ref().map(|d| d.lease).unwrap_or(0),
             _ => 0,
         }
     }
 
-    /// The data as a client sees it: `None` for null data.
+    /// The data as a client sees it: `None` for null data. The null flag
+    /// describes zoe's last write only: once someone else wrote the key
+    /// after it (a newer mod_revision), the key's bytes are the data.
     pub fn data(&self) -> Option<Bytes> {
-        if self.meta().null_data {
+        if self.meta().null_data && self.meta_rev() >= self.data_mod_rev() {
             return None;
         }
         Some(
@@ -467,57 +480,7 @@ impl Tree {
         for change in changes {
             match change {
                 Change::Data(p, kv) => {
-                    let before = self.nodes.get(p.as_str()).is_some_and(|e| e.exists());
-                    let after_put = kv.is_some();
-                    let old_len = self
-                        .nodes
-                        .get(p.as_str())
-                        .map(|e| e.data_len())
-                        .unwrap_or(0);
-                    let new_len = kv.as_ref().map(|d| d.value.len()).unwrap_or(0);
-                    self.data_size =
-                        (self.data_size + new_len as u64).saturating_sub(old_len as u64);
-                    if before && !after_put {
-                        let acl = self
-                            .nodes
-                            .get(p.as_str())
-                            .and_then(|e| e.restricted_acl(&p));
-                        gone_acls.entry(p.clone()).or_insert(acl);
-                    }
-                    self.entry_mut(&p).data = kv;
-                    let after = self.nodes.get(p.as_str()).is_some_and(|e| e.exists());
-                    match (before, after) {
-                        (false, true) => self.node_count += 1,
-                        (true, false) => self.node_count -= 1,
-                        _ => {}
-                    }
-                    if let Some(parent) = path::parent(&p) {
-                        if after && !before {
-                            self.entry_mut(parent)
-                                .children
-                                .insert(path::name(&p).into());
-                        } else if before && !after {
-                            if let Some(pe) = self.nodes.get_mut(parent) {
-                                pe.children.remove(path::name(&p));
-                            }
-                        }
-                    }
-                    match (before, after_put) {
-                        (false, true) => {
-                            derived.push(event(jute::EventType::NodeCreated, &p));
-                            if let Some(parent) = path::parent(&p) {
-                                derived.push(event(jute::EventType::NodeChildrenChanged, parent));
-                            }
-                        }
-                        (true, true) => derived.push(event(jute::EventType::NodeDataChanged, &p)),
-                        (true, false) if !after => {
-                            derived.push(event(jute::EventType::NodeDeleted, &p));
-                            if let Some(parent) = path::parent(&p) {
-                                derived.push(event(jute::EventType::NodeChildrenChanged, parent));
-                            }
-                        }
-                        _ => {}
-                    }
+                    self.apply_data(&p, kv, &mut derived, &mut gone_acls);
                     touched.push(p);
                 }
                 Change::Meta(p, m) => {

@@ -1,0 +1,247 @@
+package zoee2e;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Optional;
+import java.util.TreeSet;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+import org.apache.pulsar.metadata.api.GetResult;
+import org.apache.pulsar.metadata.api.MetadataStoreConfig;
+import org.apache.pulsar.metadata.api.Stat;
+import org.apache.pulsar.metadata.api.extended.CreateOption;
+import org.apache.pulsar.metadata.api.extended.MetadataStoreExtended;
+import org.apache.zookeeper.CreateMode;
+import org.apache.zookeeper.KeeperException;
+import org.apache.zookeeper.Watcher;
+import org.apache.zookeeper.ZooDefs;
+import org.apache.zookeeper.ZooKeeper;
+
+/**
+ * Both doors of a shared tree in one process, driven line by line from
+ * tests/pulsar_shared_tree.rs: Pulsar 2.10's own etcd metadata store
+ * (MetadataStoreExtended with an etcd: URL, exactly what brokers and
+ * Pulsar-driver bookies use) and the ZooKeeper 3.6 Java client (what
+ * BookKeeper autorecovery uses), connected to zoe.
+ *
+ * One command per line on stdin, one reply line on stdout ("OK ...",
+ * "NONODE", "ERR <KeeperException code>", "NONE", or "ERROR <exception>").
+ * Data travels as hex ("-" for empty or null). A stat is printed as
+ * czxid mzxid ctime mtime version cversion aversion ephemeralOwner
+ * dataLength numChildren pzxid.
+ *
+ * Pulsar door:
+ *   etcd URL SESSION_MS            open the store (one etcd lease)
+ *   put PATH HEX VERSION|- FLAGS   FLAGS "-", "e", "s" or "es"
+ *                                  (ephemeral, sequential);
+ *                                  -> OK <version> <path>
+ *   get PATH                       -> OK <hex> <version> | NONE
+ *   children PATH                  -> OK <a,b,...|->
+ *   delete PATH VERSION|-          -> OK
+ *   close-store                    close it (revokes its lease)
+ *   sevents                        -> OK <Type:path;...> every
+ *                                  notification so far, then forgets them
+ * ZooKeeper door:
+ *   zk CONNECT                     connect (a new session) -> OK <id hex>
+ *   zstat PATH WATCH               exists -> OK <stat> | NONODE
+ *   zget PATH WATCH                getData -> OK <hex> <stat> | NONODE
+ *   zchildren PATH WATCH           getChildren2 -> OK <a,b,...|-> <stat>
+ *   zcreate PATH HEX MODE          MODE a CreateMode name -> OK <path>
+ *   zset PATH HEX VERSION          -> OK <stat>
+ *   zdelete PATH VERSION           -> OK
+ *   zsync PATH                     -> OK
+ *   zevents N TIMEOUT_MS           -> OK <Type:path;...> once N watch
+ *                                  events arrived (fewer on timeout)
+ */
+public final class SharedTreeDriver {
+    private MetadataStoreExtended store;
+    private ZooKeeper zk;
+    private final BlockingQueue<String> zkEvents = new LinkedBlockingQueue<>();
+    private final BlockingQueue<String> storeEvents = new LinkedBlockingQueue<>();
+
+    public static void main(String[] args) throws Exception {
+        SharedTreeDriver d = new SharedTreeDriver();
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        String line;
+        while ((line = in.readLine()) != null) {
+            if (line.isEmpty()) {
+                continue;
+            }
+            String reply;
+            try {
+                reply = d.handle(line.split(" ", -1));
+            } catch (KeeperException e) {
+                reply = "ERR " + e.code();
+            } catch (Throwable t) {
+                Throwable c = t.getCause() != null ? t.getCause() : t;
+                reply = "ERROR " + c.toString().replace('\n', ' ');
+                t.printStackTrace();
+            }
+            System.out.println(reply);
+            System.out.flush();
+        }
+        Runtime.getRuntime().halt(0);
+    }
+
+    private String handle(String[] a) throws Exception {
+        switch (a[0]) {
+            case "etcd": {
+                store = MetadataStoreExtended.create(a[1], MetadataStoreConfig.builder()
+                        .sessionTimeoutMillis(Integer.parseInt(a[2])).build());
+                store.registerListener(n -> storeEvents.add(n.getType() + ":" + n.getPath()));
+                return "OK";
+            }
+            case "put": {
+                EnumSet<CreateOption> opts = EnumSet.noneOf(CreateOption.class);
+                if (a[4].contains("e")) {
+                    opts.add(CreateOption.Ephemeral);
+                }
+                if (a[4].contains("s")) {
+                    opts.add(CreateOption.Sequential);
+                }
+                Optional<Long> version = a[3].equals("-") ? Optional.empty() : Optional.of(Long.parseLong(a[3]));
+                Stat st = store.put(a[1], unhex(a[2]), version, opts).get(30, TimeUnit.SECONDS);
+                return "OK " + st.getVersion() + " " + st.getPath();
+            }
+            case "get": {
+                Optional<GetResult> r = store.get(a[1]).get(30, TimeUnit.SECONDS);
+                if (!r.isPresent()) {
+                    return "NONE";
+                }
+                return "OK " + hex(r.get().getValue()) + " " + r.get().getStat().getVersion();
+            }
+            case "children":
+                return "OK " + join(store.getChildren(a[1]).get(30, TimeUnit.SECONDS));
+            case "delete": {
+                Optional<Long> version = a[2].equals("-") ? Optional.empty() : Optional.of(Long.parseLong(a[2]));
+                store.delete(a[1], version).get(30, TimeUnit.SECONDS);
+                return "OK";
+            }
+            case "close-store":
+                store.close();
+                store = null;
+                return "OK";
+            case "sevents": {
+                List<String> out = new ArrayList<>();
+                storeEvents.drainTo(out);
+                return "OK " + String.join(";", out);
+            }
+            case "zk": {
+                if (zk != null) {
+                    zk.close();
+                }
+                CountDownLatch connected = new CountDownLatch(1);
+                zk = new ZooKeeper(a[1], 30000, e -> {
+                    if (e.getType() == Watcher.Event.EventType.None) {
+                        if (e.getState() == Watcher.Event.KeeperState.SyncConnected) {
+                            connected.countDown();
+                        }
+                    } else {
+                        zkEvents.add(e.getType() + ":" + e.getPath());
+                    }
+                });
+                if (!connected.await(60, TimeUnit.SECONDS)) {
+                    return "ERROR not connected";
+                }
+                return "OK " + Long.toHexString(zk.getSessionId());
+            }
+            case "zstat": {
+                org.apache.zookeeper.data.Stat st = zk.exists(a[1], a[2].equals("1"));
+                return st == null ? "NONODE" : "OK " + stat(st);
+            }
+            case "zget": {
+                org.apache.zookeeper.data.Stat st = new org.apache.zookeeper.data.Stat();
+                try {
+                    byte[] data = zk.getData(a[1], a[2].equals("1"), st);
+                    return "OK " + hex(data) + " " + stat(st);
+                } catch (KeeperException.NoNodeException e) {
+                    return "NONODE";
+                }
+            }
+            case "zchildren": {
+                org.apache.zookeeper.data.Stat st = new org.apache.zookeeper.data.Stat();
+                try {
+                    List<String> c = zk.getChildren(a[1], a[2].equals("1"), st);
+                    return "OK " + join(c) + " " + stat(st);
+                } catch (KeeperException.NoNodeException e) {
+                    return "NONODE";
+                }
+            }
+            case "zcreate":
+                return "OK " + zk.create(a[1], unhex(a[2]), ZooDefs.Ids.OPEN_ACL_UNSAFE, CreateMode.valueOf(a[3]));
+            case "zset":
+                return "OK " + stat(zk.setData(a[1], unhex(a[2]), Integer.parseInt(a[3])));
+            case "zdelete":
+                zk.delete(a[1], Integer.parseInt(a[2]));
+                return "OK";
+            case "zsync": {
+                CountDownLatch done = new CountDownLatch(1);
+                int[] rc = new int[1];
+                zk.sync(a[1], (r, p, ctx) -> {
+                    rc[0] = r;
+                    done.countDown();
+                }, null);
+                if (!done.await(30, TimeUnit.SECONDS)) {
+                    return "ERROR sync timed out";
+                }
+                return rc[0] == 0 ? "OK" : "ERR " + KeeperException.Code.get(rc[0]);
+            }
+            case "zevents": {
+                int n = Integer.parseInt(a[1]);
+                long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Long.parseLong(a[2]));
+                List<String> out = new ArrayList<>();
+                while (out.size() < n) {
+                    long left = deadline - System.nanoTime();
+                    String e = left > 0 ? zkEvents.poll(left, TimeUnit.NANOSECONDS) : null;
+                    if (e == null) {
+                        break;
+                    }
+                    out.add(e);
+                }
+                return "OK " + String.join(";", out);
+            }
+            default:
+                return "ERROR unknown command " + a[0];
+        }
+    }
+
+    private static String stat(org.apache.zookeeper.data.Stat s) {
+        return s.getCzxid() + " " + s.getMzxid() + " " + s.getCtime() + " " + s.getMtime() + " "
+                + s.getVersion() + " " + s.getCversion() + " " + s.getAversion() + " "
+                + s.getEphemeralOwner() + " " + s.getDataLength() + " " + s.getNumChildren() + " "
+                + s.getPzxid();
+    }
+
+    private static String join(List<String> names) {
+        return names.isEmpty() ? "-" : String.join(",", new TreeSet<>(names));
+    }
+
+    private static String hex(byte[] b) {
+        if (b == null || b.length == 0) {
+            return "-";
+        }
+        StringBuilder sb = new StringBuilder();
+        for (byte x : b) {
+            sb.append(String.format("%02x", x & 0xff));
+        }
+        return sb.toString();
+    }
+
+    private static byte[] unhex(String s) {
+        if (s.equals("-")) {
+            return new byte[0];
+        }
+        byte[] b = new byte[s.length() / 2];
+        for (int i = 0; i < b.length; i++) {
+            b[i] = (byte) Integer.parseInt(s.substring(2 * i, 2 * i + 2), 16);
+        }
+        return b;
+    }
+}

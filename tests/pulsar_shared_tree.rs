@@ -1,0 +1,620 @@
+//! One etcd tree, two doors: keys written by Apache Pulsar 2.10's own etcd
+//! metadata store (the official `pulsar-metadata` jar, as brokers and
+//! Pulsar-driver bookies use it) are read through zoe by the ZooKeeper 3.6
+//! Java client (as BookKeeper autorecovery reads them), and what that
+//! client writes through zoe is what Pulsar reads (docs/shared-tree.md).
+//!
+//! Both doors live in one JVM, `zoee2e.SharedTreeDriver`
+//! (tests/e2e/pulsar/shared-tree), driven line by line; etcd itself
+//! (`etcdctl`) is the referee for revisions, versions and leases.
+//!
+//! - `pulsar_keys_read_through_zookeeper`: Stat from etcd
+//!   (czxid/mzxid/version/ephemeralOwner), implicit directories, child
+//!   lists equal to Pulsar's own, Pulsar sequential keys, a second zoe
+//!   that loads the same tree from scratch; ZooKeeper-side writes read
+//!   back by Pulsar with agreeing versions; zoe's own keys never reach
+//!   Pulsar's watch.
+//! - `pulsar_changes_fire_zookeeper_watches`: NodeCreated,
+//!   NodeDataChanged, NodeDeleted and NodeChildrenChanged for Pulsar puts,
+//!   deletes and lease revocation, implicit directories included.
+//!
+//! The Pulsar jars come from `tests/e2e/pulsar/pom.xml` (the same cache as
+//! tests/e2e_pulsar.rs, `.cache/e2e/pulsar-lib`).
+
+mod support;
+
+#[path = "e2e/common.rs"]
+mod e2e;
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::OnceLock;
+use std::thread;
+use std::time::Duration;
+
+use support::{file_tail, EtcdServer, TestDir, Zoe};
+
+const PULSAR_VERSION: &str = "2.10.5";
+
+/// How long one driver command may take (a loaded 2-core machine, a JVM).
+const REPLY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How long to wait for watch events that must come.
+const EVENT_WAIT_MS: u64 = 30_000;
+
+/// Jars and the compiled driver.
+fn driver_classpath() -> &'static (PathBuf, PathBuf) {
+    static CP: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    CP.get_or_init(|| {
+        let pom = e2e::e2e_path("pulsar/pom.xml");
+        let lib = e2e::cache_path("pulsar-lib");
+        e2e::resolve_jars(
+            &format!("Pulsar {PULSAR_VERSION}"),
+            &pom,
+            &lib,
+            &[
+                format!("pulsar-broker-{PULSAR_VERSION}.jar"),
+                format!("pulsar-functions-worker-{PULSAR_VERSION}.jar"),
+            ],
+        );
+        let classes = e2e::cache_path("pulsar-shared-tree-classes");
+        e2e::compile_java(
+            &e2e::e2e_path("pulsar/shared-tree"),
+            &pom,
+            &lib,
+            &classes,
+            |_| {},
+        );
+        (lib, classes)
+    })
+}
+
+/// The SharedTreeDriver JVM.
+struct Driver {
+    child: Child,
+    stdin: ChildStdin,
+    replies: Receiver<String>,
+    log: PathBuf,
+}
+
+impl Driver {
+    fn start(dir: &TestDir) -> Driver {
+        let (lib, classes) = driver_classpath();
+        let log = dir.path().join("driver.log");
+        let mut cmd = e2e::java_with(
+            classes,
+            lib,
+            "256m",
+            &[
+                "-XX:MaxDirectMemorySize=64m".to_string(),
+                format!(
+                    "-Dlog4j.configurationFile={}",
+                    e2e::e2e_path("pulsar/log4j2.xml").display()
+                ),
+            ],
+            "zoee2e.SharedTreeDriver",
+        );
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(File::create(&log).expect("driver log"));
+        let mut child = cmd.spawn().expect("spawn the SharedTreeDriver JVM");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, replies) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Driver {
+            child,
+            stdin,
+            replies,
+            log,
+        }
+    }
+
+    /// Sends one command; returns its reply line. Panics (with the JVM's
+    /// log) on a timeout or an unexpected exception.
+    fn call(&mut self, cmd: &str) -> String {
+        writeln!(self.stdin, "{cmd}")
+            .and_then(|_| self.stdin.flush())
+            .unwrap_or_else(|e| panic!("`{cmd}`: driver gone ({e}):\n{}", self.tail()));
+        let reply = self
+            .replies
+            .recv_timeout(REPLY_TIMEOUT)
+            .unwrap_or_else(|e| panic!("`{cmd}`: no reply ({e}):\n{}", self.tail()));
+        assert!(
+            !reply.starts_with("ERROR"),
+            "`{cmd}` failed: {reply}\n{}",
+            self.tail()
+        );
+        reply
+    }
+
+    /// The fields of an `OK` reply.
+    fn ok(&mut self, cmd: &str) -> Vec<String> {
+        let reply = self.call(cmd);
+        let mut fields = reply.split(' ').map(str::to_string);
+        assert_eq!(
+            fields.next().as_deref(),
+            Some("OK"),
+            "`{cmd}` answered {reply}"
+        );
+        fields.collect()
+    }
+
+    /// ZooKeeper `exists`: None for NONODE.
+    fn zstat(&mut self, path: &str, watch: bool) -> Option<ZStat> {
+        let reply = self.call(&format!("zstat {path} {}", watch as u8));
+        if reply == "NONODE" {
+            return None;
+        }
+        let f = self.fields_of(&reply);
+        Some(ZStat::parse(&f))
+    }
+
+    /// ZooKeeper `getData`: the data (hex, `-` for empty) and the Stat.
+    fn zget(&mut self, path: &str, watch: bool) -> Option<(String, ZStat)> {
+        let reply = self.call(&format!("zget {path} {}", watch as u8));
+        if reply == "NONODE" {
+            return None;
+        }
+        let f = self.fields_of(&reply);
+        Some((f[0].clone(), ZStat::parse(&f[1..])))
+    }
+
+    /// ZooKeeper `getChildren2`.
+    fn zchildren(&mut self, path: &str, watch: bool) -> Option<(BTreeSet<String>, ZStat)> {
+        let reply = self.call(&format!("zchildren {path} {}", watch as u8));
+        if reply == "NONODE" {
+            return None;
+        }
+        let f = self.fields_of(&reply);
+        Some((names(&f[0]), ZStat::parse(&f[1..])))
+    }
+
+    /// Waits for `n` ZooKeeper watch events (fewer if they do not come).
+    fn zevents(&mut self, n: usize, wait_ms: u64) -> Vec<String> {
+        let f = self.ok(&format!("zevents {n} {wait_ms}"));
+        f.first()
+            .filter(|s| !s.is_empty())
+            .map(|s| s.split(';').map(str::to_string).collect())
+            .unwrap_or_default()
+    }
+
+    /// Pulsar's `getChildren`.
+    fn children(&mut self, path: &str) -> BTreeSet<String> {
+        names(&self.ok(&format!("children {path}"))[0])
+    }
+
+    fn fields_of(&self, reply: &str) -> Vec<String> {
+        let mut f = reply.split(' ').map(str::to_string);
+        assert_eq!(f.next().as_deref(), Some("OK"), "{reply}");
+        f.collect()
+    }
+
+    fn tail(&self) -> String {
+        file_tail(&self.log, 40)
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn names(joined: &str) -> BTreeSet<String> {
+    if joined == "-" {
+        BTreeSet::new()
+    } else {
+        joined.split(',').map(str::to_string).collect()
+    }
+}
+
+/// A ZooKeeper Stat as the Java client reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ZStat {
+    czxid: i64,
+    mzxid: i64,
+    ctime: i64,
+    mtime: i64,
+    version: i64,
+    cversion: i64,
+    aversion: i64,
+    ephemeral_owner: i64,
+    data_length: i64,
+    num_children: i64,
+    pzxid: i64,
+}
+
+impl ZStat {
+    fn parse(f: &[String]) -> ZStat {
+        let v: Vec<i64> = f
+            .iter()
+            .take(11)
+            .map(|s| s.parse().unwrap_or_else(|_| panic!("stat field {s:?}")))
+            .collect();
+        assert_eq!(v.len(), 11, "stat {f:?}");
+        ZStat {
+            czxid: v[0],
+            mzxid: v[1],
+            ctime: v[2],
+            mtime: v[3],
+            version: v[4],
+            cversion: v[5],
+            aversion: v[6],
+            ephemeral_owner: v[7],
+            data_length: v[8],
+            num_children: v[9],
+            pzxid: v[10],
+        }
+    }
+}
+
+/// A key as etcd holds it.
+#[derive(Debug, Clone, Copy)]
+struct EtcdKv {
+    create_revision: i64,
+    mod_revision: i64,
+    version: i64,
+    lease: i64,
+}
+
+fn etcd_kv(etcd: &EtcdServer, key: &str) -> Option<EtcdKv> {
+    let out = etcd.etcdctl(&["get", key, "-w", "json"]);
+    assert!(out.success(), "etcdctl get {key}\n{}", out.describe());
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("etcdctl json");
+    let kv = doc.get("kvs")?.as_array()?.first()?;
+    let num = |f: &str| kv.get(f).and_then(|v| v.as_i64()).unwrap_or(0);
+    Some(EtcdKv {
+        create_revision: num("create_revision"),
+        mod_revision: num("mod_revision"),
+        version: num("version"),
+        lease: num("lease"),
+    })
+}
+
+/// Every key in etcd.
+fn etcd_keys(etcd: &EtcdServer) -> Vec<String> {
+    let out = etcd.etcdctl(&["get", "", "--from-key", "--keys-only"]);
+    assert!(out.success(), "etcdctl get --from-key\n{}", out.describe());
+    out.stdout
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn hex(s: &str) -> String {
+    if s.is_empty() {
+        return "-".into();
+    }
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The Stat ZooKeeper clients must see for a key Pulsar wrote.
+fn assert_stat_from_etcd(etcd: &EtcdServer, path: &str, st: &ZStat, data_len: usize) {
+    let kv = etcd_kv(etcd, path).unwrap_or_else(|| panic!("{path} not in etcd"));
+    assert_eq!(st.czxid, kv.create_revision, "{path}: czxid");
+    assert_eq!(st.mzxid, kv.mod_revision, "{path}: mzxid");
+    assert_eq!(st.version, kv.version - 1, "{path}: version");
+    assert_eq!(st.ephemeral_owner, kv.lease, "{path}: ephemeralOwner");
+    assert_eq!((st.ctime, st.mtime, st.aversion), (0, 0, 0), "{path}");
+    assert_eq!(st.data_length, data_len as i64, "{path}: dataLength");
+}
+
+/// A path with keys below it and none of its own.
+fn assert_implicit(etcd: &EtcdServer, path: &str, st: &ZStat, children: i64) {
+    assert!(etcd_kv(etcd, path).is_none(), "{path} has a key");
+    assert_eq!(
+        (st.czxid, st.mzxid, st.ctime, st.mtime, st.version),
+        (0, 0, 0, 0, 0),
+        "{path}"
+    );
+    assert_eq!(
+        (st.ephemeral_owner, st.data_length, st.num_children),
+        (0, 0, children),
+        "{path}"
+    );
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+fn start(tag: &str) -> (EtcdServer, Zoe, TestDir, Driver) {
+    let etcd = EtcdServer::start();
+    let zoe = Zoe::start_with(
+        &etcd.endpoint(),
+        "",
+        &["--profile", "pulsar-2.10", "--etcd-max-txn-ops", "1024"],
+    );
+    let dir = TestDir::new(tag);
+    let mut d = Driver::start(&dir);
+    d.ok(&format!("etcd etcd:{} 10000", etcd.endpoint()));
+    d.ok(&format!("zk {}", zoe.addr()));
+    (etcd, zoe, dir, d)
+}
+
+#[test]
+fn pulsar_keys_read_through_zookeeper() {
+    let (etcd, _zoe, _dir, mut d) = start("pulsar-shared-read");
+    let meta1 = "ledger-1 metadata";
+
+    // What a Pulsar 2.10 cluster writes through etcd: format keys, a
+    // ledger (no parent keys), a bookie registration (ephemeral, on the
+    // store's lease), an under-replication mark five levels below any key,
+    // and a sequential key (Pulsar bumps the parent key, then puts
+    // parent-version-suffixed child).
+    d.ok("put /ledgers - - -");
+    d.ok("put /ledgers/available - -1 -");
+    d.ok("put /ledgers/available/readonly - -1 -");
+    d.ok(&format!(
+        "put /ledgers/INSTANCEID {} -1 -",
+        hex("instance-1")
+    ));
+    let created = d.ok(&format!("put /ledgers/00/0000/L0001 {} -1 -", hex("v0")));
+    assert_eq!(created[0], "0", "Pulsar's version of a new key");
+    let updated = d.ok(&format!("put /ledgers/00/0000/L0001 {} 0 -", hex(meta1)));
+    assert_eq!(updated[0], "1");
+    d.ok(&format!(
+        "put /ledgers/available/bk1:3181 {} - e",
+        hex("bookie-1")
+    ));
+    d.ok(&format!(
+        "put /ledgers/underreplication/ledgers/0000/0000/0000/0001/urL0000000001 {} -1 -",
+        hex("mark")
+    ));
+    let seq = d.ok("put /counters/producer-name/- - -1 es");
+    assert_eq!(seq[1], "/counters/producer-name/-0");
+    d.ok("zsync /");
+
+    // Keys: data as written, Stat from the etcd key.
+    let (data, st) = d.zget("/ledgers/00/0000/L0001", false).expect("ledger");
+    assert_eq!(data, hex(meta1));
+    assert_stat_from_etcd(&etcd, "/ledgers/00/0000/L0001", &st, meta1.len());
+    assert_eq!(st.version, 1, "one CAS update through Pulsar");
+    assert_eq!(st.pzxid, st.czxid);
+    let (data, st) = d.zget("/ledgers/INSTANCEID", false).expect("instance id");
+    assert_eq!(data, hex("instance-1"));
+    assert_stat_from_etcd(&etcd, "/ledgers/INSTANCEID", &st, "instance-1".len());
+    let st = d
+        .zstat("/ledgers/available/bk1:3181", false)
+        .expect("bookie");
+    assert_stat_from_etcd(&etcd, "/ledgers/available/bk1:3181", &st, "bookie-1".len());
+    assert_ne!(st.ephemeral_owner, 0, "a Pulsar ephemeral shows its lease");
+    let (data, st) = d.zget("/ledgers", false).expect("/ledgers");
+    assert_eq!(data, "-");
+    assert_stat_from_etcd(&etcd, "/ledgers", &st, 0);
+    let (data, st) = d.zget("/counters/producer-name", false).expect("counter");
+    assert_eq!(data, "-");
+    assert_stat_from_etcd(&etcd, "/counters/producer-name", &st, 0);
+    let st = d
+        .zstat("/counters/producer-name/-0", false)
+        .expect("sequential");
+    assert_stat_from_etcd(&etcd, "/counters/producer-name/-0", &st, 0);
+
+    // Implicit directories: present, empty, listed; Pulsar lists the same
+    // children.
+    for (p, n) in [
+        ("/ledgers/00", 1),
+        ("/ledgers/00/0000", 1),
+        ("/ledgers/underreplication", 1),
+        ("/ledgers/underreplication/ledgers/0000/0000/0000/0001", 1),
+        ("/counters", 1),
+    ] {
+        let (data, st) = d.zget(p, false).unwrap_or_else(|| panic!("{p} not served"));
+        assert_eq!(data, "-", "{p}");
+        assert_implicit(&etcd, p, &st, n);
+    }
+    let (kids, st) = d.zchildren("/ledgers", false).expect("/ledgers");
+    assert_eq!(
+        kids,
+        set(&["00", "INSTANCEID", "available", "underreplication"])
+    );
+    assert_eq!(st.num_children, 4);
+    assert_eq!(d.children("/ledgers"), kids, "Pulsar's own child list");
+    let (kids, _) = d.zchildren("/ledgers/available", false).unwrap();
+    assert_eq!(kids, set(&["bk1:3181", "readonly"]));
+    assert_eq!(d.children("/ledgers/available"), kids);
+    let (kids, _) = d.zchildren("/", false).unwrap();
+    assert!(
+        kids.is_superset(&set(&["counters", "ledgers", "zookeeper"])),
+        "{kids:?}"
+    );
+    assert!(d.zstat("/ledgers/01", false).is_none());
+
+    // ZooKeeper-side writes, as BookKeeper's ZooKeeper driver makes them:
+    // its createFullPathOptimistic finds the directories, creates below
+    // them; Pulsar reads the results with versions that agree.
+    let layout = "2\norg.apache.bookkeeper.meta.HierarchicalLedgerManagerFactory:1";
+    d.ok(&format!(
+        "zcreate /ledgers/LAYOUT {} PERSISTENT",
+        hex(layout)
+    ));
+    assert_eq!(
+        d.ok("get /ledgers/LAYOUT"),
+        vec![hex(layout), "0".to_string()]
+    );
+    assert_eq!(d.call("zcreate /ledgers/00 - PERSISTENT"), "ERR NODEEXISTS");
+    assert_eq!(d.call("zdelete /ledgers/00 -1"), "ERR NOTEMPTY");
+    d.ok(&format!(
+        "zcreate /ledgers/00/0000/L0002 {} PERSISTENT",
+        hex("ledger-2")
+    ));
+    assert_eq!(d.children("/ledgers/00/0000"), set(&["L0001", "L0002"]));
+    // Compare-and-set across the doors: ZooKeeper version 1 is Pulsar's 1.
+    assert_eq!(
+        d.call(&format!("zset /ledgers/00/0000/L0001 {} 0", hex("x"))),
+        "ERR BADVERSION"
+    );
+    d.ok(&format!(
+        "zset /ledgers/00/0000/L0001 {} 1",
+        hex("replicated")
+    ));
+    assert_eq!(
+        d.ok("get /ledgers/00/0000/L0001"),
+        vec![hex("replicated"), "2".to_string()]
+    );
+    d.ok(&format!("put /ledgers/00/0000/L0001 {} 2 -", hex("closed")));
+    d.ok("zsync /");
+    let (data, st) = d.zget("/ledgers/00/0000/L0001", false).unwrap();
+    assert_eq!((data, st.version), (hex("closed"), 3));
+    // A zoe setData keeps a Pulsar ephemeral on its lease.
+    let lease = etcd_kv(&etcd, "/ledgers/available/bk1:3181").unwrap().lease;
+    d.ok(&format!(
+        "zset /ledgers/available/bk1:3181 {} -1",
+        hex("bookie-1b")
+    ));
+    assert_eq!(
+        etcd_kv(&etcd, "/ledgers/available/bk1:3181").unwrap().lease,
+        lease
+    );
+
+    // A second zoe loads the same tree from etcd and serves it the same.
+    d.ok("zsync /");
+    let before: Vec<_> = [
+        "/ledgers",
+        "/ledgers/00",
+        "/ledgers/00/0000/L0001",
+        "/ledgers/available/bk1:3181",
+        "/ledgers/underreplication/ledgers/0000/0000/0000/0001/urL0000000001",
+        "/counters/producer-name/-0",
+    ]
+    .iter()
+    .map(|p| (p.to_string(), d.zget(p, false)))
+    .collect();
+    let second = Zoe::start_with(
+        &etcd.endpoint(),
+        "",
+        &["--profile", "pulsar-2.10", "--etcd-max-txn-ops", "1024"],
+    );
+    d.ok(&format!("zk {}", second.addr()));
+    for (p, seen) in before {
+        assert_eq!(d.zget(&p, false), seen, "{p} through the second zoe");
+    }
+
+    // zoe's keys stay out of Pulsar's way: every key in etcd is a path or
+    // starts with 0zoe/, and Pulsar's watch never reported a 0zoe/ key.
+    let keys = etcd_keys(&etcd);
+    assert!(keys.iter().any(|k| k.starts_with("0zoe/")), "{keys:?}");
+    for k in &keys {
+        assert!(k.starts_with('/') || k.starts_with("0zoe/"), "{k:?}");
+    }
+    let events = d.ok("sevents");
+    let events = events.first().cloned().unwrap_or_default();
+    assert!(events.contains("Created:/ledgers/LAYOUT"), "{events}");
+    assert!(!events.contains("0zoe"), "{events}");
+}
+
+#[test]
+fn pulsar_changes_fire_zookeeper_watches() {
+    let (etcd, _zoe, _dir, mut d) = start("pulsar-shared-watch");
+    d.ok("put /ledgers - - -");
+    d.ok("put /ledgers/available - -1 -");
+    d.ok(&format!("put /ledgers/00/0000/L0001 {} -1 -", hex("m")));
+    d.ok("zsync /");
+
+    // A bookie registers (ephemeral put): exists-watch and child watch.
+    assert!(d.zstat("/ledgers/available/bk2:3181", true).is_none());
+    let (kids, st0) = d.zchildren("/ledgers/available", true).unwrap();
+    assert!(kids.is_empty());
+    d.ok(&format!(
+        "put /ledgers/available/bk2:3181 {} - e",
+        hex("bookie-2")
+    ));
+    assert_eq!(
+        d.zevents(2, EVENT_WAIT_MS),
+        [
+            "NodeCreated:/ledgers/available/bk2:3181",
+            "NodeChildrenChanged:/ledgers/available"
+        ]
+    );
+    let (kids, st) = d.zchildren("/ledgers/available", false).unwrap();
+    assert_eq!(kids, set(&["bk2:3181"]));
+    assert_eq!(st.num_children, st0.num_children + 1);
+
+    // Ledger metadata updated by compare-and-set: data watch.
+    d.zget("/ledgers/00/0000/L0001", true).unwrap();
+    d.ok(&format!("put /ledgers/00/0000/L0001 {} 0 -", hex("m2")));
+    assert_eq!(
+        d.zevents(1, EVENT_WAIT_MS),
+        ["NodeDataChanged:/ledgers/00/0000/L0001"]
+    );
+
+    // A ledger in a new range: its implicit directories are created, top
+    // down, before it.
+    d.zchildren("/ledgers", true).unwrap();
+    assert!(d.zstat("/ledgers/01", true).is_none());
+    assert!(d.zstat("/ledgers/01/0000", true).is_none());
+    assert!(d.zstat("/ledgers/01/0000/L0100", true).is_none());
+    d.ok(&format!("put /ledgers/01/0000/L0100 {} -1 -", hex("m")));
+    assert_eq!(
+        d.zevents(4, EVENT_WAIT_MS),
+        [
+            "NodeCreated:/ledgers/01",
+            "NodeChildrenChanged:/ledgers",
+            "NodeCreated:/ledgers/01/0000",
+            "NodeCreated:/ledgers/01/0000/L0100",
+        ]
+    );
+    d.ok("zsync /");
+    let st = d.zstat("/ledgers/01", false).expect("implicit /ledgers/01");
+    assert_implicit(&etcd, "/ledgers/01", &st, 1);
+
+    // The ledger deleted: the directories it implied go, bottom up.
+    d.zstat("/ledgers/01", true).unwrap();
+    d.zstat("/ledgers/01/0000", true).unwrap();
+    d.zget("/ledgers/01/0000/L0100", true).unwrap();
+    d.zchildren("/ledgers", true).unwrap();
+    d.ok("delete /ledgers/01/0000/L0100 -");
+    assert_eq!(
+        d.zevents(4, EVENT_WAIT_MS),
+        [
+            "NodeDeleted:/ledgers/01/0000/L0100",
+            "NodeDeleted:/ledgers/01/0000",
+            "NodeDeleted:/ledgers/01",
+            "NodeChildrenChanged:/ledgers",
+        ]
+    );
+    assert!(d.zstat("/ledgers/01", false).is_none());
+
+    // A key deleted while it has descendants: the node stays, implicit.
+    d.ok(&format!("put /x {} -1 -", hex("x")));
+    d.ok("put /x/y - -1 -");
+    d.ok("zsync /");
+    let (data, _) = d.zget("/x", true).unwrap();
+    assert_eq!(data, hex("x"));
+    d.ok("delete /x -");
+    assert_eq!(d.zevents(1, EVENT_WAIT_MS), ["NodeDataChanged:/x"]);
+    let (data, st) = d.zget("/x", false).expect("implicit /x");
+    assert_eq!(data, "-");
+    assert_implicit(&etcd, "/x", &st, 1);
+
+    // The Pulsar store closes: its lease is revoked and its ephemerals go,
+    // as when a bookie dies.
+    d.zstat("/ledgers/available/bk2:3181", true).unwrap();
+    d.zchildren("/ledgers/available", true).unwrap();
+    d.ok("close-store");
+    assert_eq!(
+        d.zevents(2, EVENT_WAIT_MS),
+        [
+            "NodeDeleted:/ledgers/available/bk2:3181",
+            "NodeChildrenChanged:/ledgers/available"
+        ]
+    );
+    assert!(d.zstat("/ledgers/available/bk2:3181", false).is_none());
+    assert!(etcd_kv(&etcd, "/ledgers/available/bk2:3181").is_none());
+    // No event beyond those asked for.
+    assert_eq!(d.zevents(1, 500), Vec::<String>::new());
+}
