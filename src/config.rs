@@ -134,9 +134,11 @@ pub struct Options {
     /// with the supervised local etcd, which is started with that].
     #[arg(long)]
     pub etcd_max_txn_ops: Option<usize>,
-    /// Group concurrent writes into shared etcd transactions and pipeline
-    /// a connection's writes: faster, but writes committed together share
-    /// a zxid (docs/COMPATIBILITY.md) [default: false].
+    /// Group concurrent writes of different sessions into shared etcd
+    /// transactions and pipeline a connection's writes; writes of different
+    /// sessions committed together share a zxid (docs/COMPATIBILITY.md).
+    /// `--group-commit=false`: one etcd transaction per write, in request
+    /// order per connection [default: true].
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub group_commit: Option<bool>,
     /// Bytes of replies and notifications a connection may have queued for
@@ -678,7 +680,7 @@ impl Options {
                 admin_listen: self.admin_listen,
                 ready_max_lag: self.ready_max_lag.unwrap_or(defaults::READY_MAX_LAG),
                 etcd_max_txn_ops,
-                group_commit: self.group_commit.unwrap_or(false),
+                group_commit: self.group_commit.unwrap_or(true),
                 max_outbound_bytes: self
                     .max_outbound_bytes
                     .unwrap_or(defaults::MAX_OUTBOUND_BYTES),

@@ -14,16 +14,17 @@ use std::time::Duration;
 
 use support::{java_main_interactive, EtcdServer, Zoe};
 
+/// With one etcd transaction per write (`--group-commit=false`).
 #[test]
 fn killing_an_instance_during_writes_loses_no_acknowledged_write() {
-    kill_during_writes(&[]);
+    kill_during_writes(&["--group-commit=false"]);
 }
 
-/// The same with group commit, where writes of several sessions share etcd
-/// transactions.
+/// The same with group commit (the default), where writes of several
+/// sessions share etcd transactions.
 #[test]
 fn killing_an_instance_during_group_commits_loses_no_acknowledged_write() {
-    kill_during_writes(&["--group-commit"]);
+    kill_during_writes(&[]);
 }
 
 fn kill_during_writes(zoe_args: &[&str]) {
