@@ -15,6 +15,7 @@ pub mod config;
 pub mod conn;
 pub mod conns;
 pub mod fourlw;
+pub mod fuzz;
 pub mod layout;
 pub mod local_etcd;
 pub mod metrics;

@@ -265,7 +265,14 @@ impl Handler {
                 }
             },
             Request::Auth(a) => {
-                let r = self.auth(&a.scheme, a.auth.as_deref().unwrap_or_default());
+                let super_digest = self.server.super_digest();
+                let r = authenticate(
+                    &mut self.auth_ids,
+                    super_digest.as_deref(),
+                    self.session,
+                    &a.scheme,
+                    a.auth.as_deref().unwrap_or_default(),
+                );
                 self.server.conns.set_ids(self.conn, self.auth_ids.clone());
                 r
             }
@@ -302,35 +309,43 @@ impl Handler {
         }
         .tap_log(xid)
     }
+}
 
-    fn auth(&mut self, scheme: &str, auth: &[u8]) -> Reply {
-        match scheme {
-            "digest" => {
-                let text = String::from_utf8_lossy(auth);
-                let id = Id {
-                    scheme: "digest".into(),
-                    id: acl::digest_id(&text),
-                };
-                if self.server.super_digest().as_deref() == Some(id.id.as_str()) {
-                    let s = acl::super_id();
-                    if !self.auth_ids.contains(&s) {
-                        self.auth_ids.push(s);
-                    }
+/// An auth packet: adds the identity it proves to `ids` (and super, when
+/// it is the super digest). Pure, for the fuzzer too.
+pub(crate) fn authenticate(
+    ids: &mut Vec<Id>,
+    super_digest: Option<&str>,
+    session: i64,
+    scheme: &str,
+    auth: &[u8],
+) -> Reply {
+    match scheme {
+        "digest" => {
+            let text = String::from_utf8_lossy(auth);
+            let id = Id {
+                scheme: "digest".into(),
+                id: acl::digest_id(&text),
+            };
+            if super_digest == Some(id.id.as_str()) {
+                let s = acl::super_id();
+                if !ids.contains(&s) {
+                    ids.push(s);
                 }
-                if !self.auth_ids.contains(&id) {
-                    self.auth_ids.push(id);
-                }
-                Reply::Ok(0, None)
             }
-            "ip" => Reply::Ok(0, None),
-            other => {
-                info!(
-                    session = format_args!("0x{:x}", self.session),
-                    scheme = other,
-                    "auth with an unsupported scheme; closing"
-                );
-                Reply::Close(0, ErrorCode::AuthFailed)
+            if !ids.contains(&id) {
+                ids.push(id);
             }
+            Reply::Ok(0, None)
+        }
+        "ip" => Reply::Ok(0, None),
+        other => {
+            info!(
+                session = format_args!("0x{session:x}"),
+                scheme = other,
+                "auth with an unsupported scheme; closing"
+            );
+            Reply::Close(0, ErrorCode::AuthFailed)
         }
     }
 }
