@@ -611,3 +611,128 @@ pub fn decode_failure(e: &DecodeError) -> (i32, bool) {
         _ => (jute::ErrorCode::MarshallingError as i32, false),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connect_frame() -> Vec<u8> {
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            time_out: 30_000,
+            session_id: 0,
+            passwd: Some(Bytes::from_static(&[0; 16])),
+            read_only: Some(false),
+        };
+        let mut out = BytesMut::new();
+        jute::frame::record(&mut out, &req);
+        out.to_vec()
+    }
+
+    fn request_frame(xid: i32, op: i32, body: &[u8]) -> Vec<u8> {
+        let mut f = ((8 + body.len()) as i32).to_be_bytes().to_vec();
+        f.extend_from_slice(&xid.to_be_bytes());
+        f.extend_from_slice(&op.to_be_bytes());
+        f.extend_from_slice(body);
+        f
+    }
+
+    fn events(input: &[u8], piece: usize) -> (Vec<Event>, Option<Refusal>) {
+        let mut inbound = Inbound::new(1000);
+        let mut out = Vec::new();
+        for chunk in input.chunks(piece) {
+            inbound.extend(chunk);
+            loop {
+                match inbound.next_event() {
+                    Ok(Some(e)) => out.push(e),
+                    Ok(None) => break,
+                    Err(r) => return (out, Some(r)),
+                }
+            }
+        }
+        (out, None)
+    }
+
+    #[test]
+    fn events_do_not_depend_on_how_bytes_arrive() {
+        let mut input = connect_frame();
+        input.extend(request_frame(1, jute::OpCode::Ping as i32, &[]));
+        input.extend(request_frame(2, 4, b"body"));
+        let (whole, err) = events(&input, input.len());
+        assert_eq!(err, None);
+        assert_eq!(whole.len(), 3);
+        assert!(matches!(whole[0], Event::Connect(ref c) if c.time_out == 30_000));
+        assert_eq!(whole[1], Event::Ping { xid: 1 });
+        assert_eq!(
+            whole[2],
+            Event::Request {
+                xid: 2,
+                op: 4,
+                body: Bytes::from_static(b"body")
+            }
+        );
+        for piece in 1..8 {
+            assert_eq!(
+                events(&input, piece),
+                (whole.clone(), None),
+                "pieces of {piece}"
+            );
+        }
+    }
+
+    #[test]
+    fn four_letter_words_only_come_first() {
+        let (ev, err) = events(b"ruokmore", 3);
+        assert_eq!((ev, err), (vec![Event::FourLetterWord("ruok")], None));
+        let mut inbound = Inbound::new(1000);
+        inbound.extend(b"statxyz");
+        assert_eq!(
+            inbound.next_event(),
+            Ok(Some(Event::FourLetterWord("stat")))
+        );
+        assert_eq!(inbound.next_event(), Ok(None));
+        assert_eq!(&inbound.into_rest()[..], b"xyz");
+        // In session the same bytes are a (too long) frame length.
+        let mut input = connect_frame();
+        input.extend(b"ruok");
+        let (ev, err) = events(&input, 5);
+        assert_eq!(ev.len(), 1);
+        assert_eq!(
+            err,
+            Some(Refusal::FrameLength(i32::from_be_bytes(*b"ruok")))
+        );
+    }
+
+    #[test]
+    fn bad_lengths_and_short_frames_are_refused() {
+        assert_eq!(events(&[0, 0, 0, 0], 4).1, Some(Refusal::FrameLength(0)));
+        assert_eq!(events(&[0xff; 4], 4).1, Some(Refusal::FrameLength(-1)));
+        assert_eq!(
+            events(&[0, 0, 3, 0xe9], 4).1,
+            Some(Refusal::FrameLength(1001))
+        );
+        assert!(matches!(
+            events(&[0, 0, 0, 2, 1, 2], 6).1,
+            Some(Refusal::MalformedConnect(_))
+        ));
+        let mut input = connect_frame();
+        input.extend([0, 0, 0, 7, 1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(events(&input, 3).1, Some(Refusal::ShortFrame(7)));
+        // An empty request frame is short too, not a ping.
+        let mut input = connect_frame();
+        input.extend([0, 0, 0, 0]);
+        assert_eq!(events(&input, 64).1, Some(Refusal::ShortFrame(0)));
+    }
+
+    #[test]
+    fn connect_response_echoes_the_read_only_byte_only_when_sent() {
+        let mut req = ConnectRequest::default();
+        let with = connect_response(&req, 5, 4000, Bytes::from_static(&[1; 16]));
+        assert_eq!(with.len(), 4 + 36);
+        req.read_only = Some(true);
+        let without = connect_response(&req, 5, 4000, Bytes::from_static(&[1; 16]));
+        assert_eq!(without.len(), 4 + 37);
+        assert_eq!(without[40], 0, "zoe is never read-only");
+    }
+}

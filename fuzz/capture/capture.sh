@@ -53,17 +53,17 @@ for _ in $(seq 1 120); do
     sleep 0.5
 done
 
-proxy() { # TAG -> port
-    local port
+port=
+proxy() { # TAG: starts a recording proxy, sets $port
     port=$(free_port)
-    python3 "$here/record_proxy.py" "$port" "127.0.0.1:$zk_port" "$out" "$1" &
+    python3 "$here/record_proxy.py" "$port" "127.0.0.1:$zk_port" "$out" "$1" \
+        > "$work/proxy-$1.log" 2>&1 &
     pids+=($!)
     sleep 0.5
-    echo "$port"
 }
 
 # The Java client: every single-server scenario.
-port=$(proxy java)
+proxy java
 for s in crud sequential errors special watches multi session_expiry; do
     java "${jvm[@]}" -Xmx128m -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
         -Dzookeeper.sasl.client=false -cp "$classes:$zk_lib/*" zoetest.Scenarios \
@@ -71,13 +71,13 @@ for s in crud sequential errors special watches multi session_expiry; do
 done
 
 # kazoo.
-port=$(proxy kazoo)
+proxy kazoo
 (cd "$root/tests/python" && ZOE_TEST_CONNECT="127.0.0.1:$port" PYTHONDONTWRITEBYTECODE=1 \
     "$venv/bin/python" -m pytest -q -p no:cacheprovider . > "$work/kazoo.log" 2>&1) \
     || echo "kazoo failed (recorded anyway)"
 
 # zkCli, one command per connection, and a four-letter word.
-port=$(proxy zkcli)
+proxy zkcli
 export CLIENT_JVMFLAGS="${jvm[*]}"
 for cmd in "create /cli data" "create -s -e /cli/seq- x" "ls -s /cli" "get -s /cli" \
     "set /cli other" "stat /cli" "getAcl /cli" "setAcl /cli world:anyone:cdrwa" \
