@@ -17,12 +17,12 @@ use jute::Id;
 use parking_lot::Mutex;
 
 use crate::conn::{self, Event, Inbound};
-use crate::layout::Layout;
+use crate::layout::{ChildRec, Layout, Meta, NodeKind, StoredAcl};
 use crate::ops::{self, Asker, Decision, WatchLimits};
 use crate::plan::{Plan, Planner, WriteCtx};
 use crate::replica::State;
 use crate::session::SessionConfig;
-use crate::tree::Tree;
+use crate::tree::{Change, DataKv, Tree};
 use crate::watches::WatchTable;
 
 /// The session id the in-memory handshake hands out.
@@ -68,7 +68,7 @@ fn run(data: &[u8], mut piece: impl FnMut(usize) -> usize) -> Vec<Step> {
     let mut c = Conn {
         inbound: Inbound::new(jute::DEFAULT_MAX_FRAME),
         state: State {
-            tree: Tree::new(),
+            tree: seeded_tree(),
             watches: Mutex::new(WatchTable::default()),
             revision: 1,
         },
@@ -89,6 +89,83 @@ fn run(data: &[u8], mut piece: impl FnMut(usize) -> usize) -> Vec<Step> {
         }
     }
     c.steps
+}
+
+/// A small tree for reads to find: nested nodes, data, an ephemeral of the
+/// session, a container, and a node only a digest identity may read.
+fn seeded_tree() -> Tree {
+    let mut tree = Tree::new();
+    let mut rev = 1;
+    let mut node = |tree: &mut Tree, path: &str, data: &[u8], meta: Meta| {
+        rev += 1;
+        let mut changes = vec![
+            Change::Data(
+                path.into(),
+                Some(DataKv {
+                    value: Bytes::copy_from_slice(data),
+                    create_rev: rev,
+                    mod_rev: rev,
+                    version: 1,
+                    lease: if meta.kind == NodeKind::Ephemeral {
+                        SESSION
+                    } else {
+                        0
+                    },
+                }),
+            ),
+            Change::Meta(path.into(), Some((meta, rev))),
+        ];
+        if let Some(parent) = crate::path::parent(path) {
+            changes.push(Change::Children(
+                parent.into(),
+                Some((
+                    ChildRec {
+                        cversion: rev as i32,
+                        creates: rev as i32,
+                    },
+                    rev,
+                )),
+            ));
+        }
+        tree.apply(changes);
+    };
+    node(&mut tree, "/a", b"data of a", Meta::default());
+    node(&mut tree, "/a/b", b"", Meta::default());
+    node(&mut tree, "/a/b/c", b"\0\x01\x02", Meta::default());
+    node(
+        &mut tree,
+        "/a/eph",
+        b"e",
+        Meta {
+            kind: NodeKind::Ephemeral,
+            owner: SESSION,
+            ..Meta::default()
+        },
+    );
+    node(
+        &mut tree,
+        "/box",
+        b"",
+        Meta {
+            kind: NodeKind::Container,
+            ..Meta::default()
+        },
+    );
+    node(
+        &mut tree,
+        "/locked",
+        b"secret",
+        Meta {
+            acl: Some(vec![StoredAcl {
+                perms: jute::perms::ALL,
+                scheme: "digest".into(),
+                // user:pw
+                id: crate::acl::digest_id("user:pw"),
+            }]),
+            ..Meta::default()
+        },
+    );
+    tree
 }
 
 struct Conn {
@@ -223,5 +300,103 @@ impl Conn {
             self.steps.push(Step::Closed("reply closes".into()));
         }
         keep
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use jute::{ErrorCode, Record, Request};
+
+    fn stream(reqs: &[Request]) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        let connect = jute::ConnectRequest {
+            time_out: 30_000,
+            passwd: Some(Bytes::from_static(&[0; 16])),
+            read_only: Some(false),
+            ..Default::default()
+        };
+        jute::frame::record(&mut out, &connect);
+        for (i, r) in reqs.iter().enumerate() {
+            jute::frame::request_with_xid(&mut out, i as i32 + 1, r);
+        }
+        out.to_vec()
+    }
+
+    /// (xid, err, body) of every reply sent, the ConnectResponse skipped.
+    fn replies(steps: &[Step]) -> Vec<(i32, i32, Bytes)> {
+        steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Sent(f) => Some(f.slice(4..)),
+                _ => None,
+            })
+            .skip(1)
+            .map(|f| {
+                let h = jute::ReplyHeader::decode(f.clone()).unwrap();
+                (h.xid, h.err, f.slice(16..))
+            })
+            .collect()
+    }
+
+    fn get(path: &str, watch: bool) -> Request {
+        Request::GetData(jute::GetDataRequest {
+            path: path.into(),
+            watch,
+        })
+    }
+
+    #[test]
+    fn the_harness_serves_the_seeded_tree_with_acls_and_limits() {
+        let mut reqs = vec![
+            get("/a", false),
+            get("/locked", false),
+            Request::Auth(jute::AuthPacket {
+                auth_type: 0,
+                scheme: "digest".into(),
+                auth: Some(Bytes::from_static(b"user:pw")),
+            }),
+            get("/locked", false),
+            Request::GetChildren(jute::GetChildrenRequest {
+                path: "/a".into(),
+                watch: false,
+            }),
+            Request::GetEphemerals(jute::GetEphemeralsRequest {
+                prefix_path: "/".into(),
+            }),
+        ];
+        // Watches up to the harness's limit of 16, then one more.
+        for i in 0..17 {
+            reqs.push(get(&format!("/w{i}"), true));
+            reqs.push(Request::Exists(jute::ExistsRequest {
+                path: format!("/w{i}"),
+                watch: true,
+            }));
+        }
+        let data = stream(&reqs);
+        connection(&data);
+        let r = replies(&run(&data, |_| usize::MAX));
+        let data_of = |b: &Bytes| jute::GetDataResponse::decode(b.clone()).unwrap().data;
+        assert_eq!(r[0].1, 0);
+        assert_eq!(data_of(&r[0].2).as_deref(), Some(&b"data of a"[..]));
+        assert_eq!(r[1].1, ErrorCode::NoAuth as i32);
+        assert_eq!(r[2].1, 0, "auth");
+        assert_eq!(data_of(&r[3].2).as_deref(), Some(&b"secret"[..]));
+        let mut children = jute::GetChildrenResponse::decode(r[4].2.clone())
+            .unwrap()
+            .children;
+        children.sort();
+        assert_eq!(children, vec!["b", "eph"]);
+        let eph = jute::GetEphemeralsResponse::decode(r[5].2.clone()).unwrap();
+        assert_eq!(eph.ephemerals, vec!["/a/eph"]);
+        let watches: Vec<i32> = r[6..].iter().map(|x| x.1).collect();
+        let (fits, over) = watches.split_at(32);
+        // getData on a missing node sets no watch; exists does.
+        assert!(fits.chunks(2).all(|p| p == [ErrorCode::NoNode as i32; 2]));
+        assert_eq!(
+            over,
+            [ErrorCode::NoNode as i32, ErrorCode::QuotaExceeded as i32]
+        );
     }
 }
