@@ -574,3 +574,20 @@ fn stalled_handshakes_and_half_frames_are_closed() {
             .then_some(())
     });
 }
+
+/// The same limit seen by a real client: kazoo raises QuotaExceededError.
+#[test]
+fn kazoo_sees_the_watch_limit_as_quota_exceeded() {
+    let etcd = EtcdServer::start();
+    let zoe = Zoe::start_with(
+        &etcd.endpoint(),
+        &unique_prefix("kazoo-watches"),
+        &["--max-watches", "3"],
+    );
+    let out = support::kazoo(&zoe.addr(), "zoe_watch_limit.py");
+    assert!(
+        out.stdout.contains("1 passed"),
+        "pytest did not report the test as passed\n{}",
+        out.describe()
+    );
+}
