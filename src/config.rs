@@ -33,6 +33,15 @@ pub mod defaults {
     /// etcd's own default --max-txn-ops.
     pub const ETCD_MAX_TXN_OPS: usize = 128;
     pub const MAX_OUTBOUND_BYTES: usize = 64 << 20;
+    /// ZooKeeper's globalOutstandingLimit (there for the whole server,
+    /// here per connection).
+    pub const MAX_OUTSTANDING: usize = 1000;
+    /// zookeeper.nio.sessionlessCnxnTimeout.
+    pub const SESSIONLESS_CNXN_TIMEOUT_MS: u64 = 10_000;
+    /// ZooKeeper has no watch limit; these bound what one session's
+    /// watches can cost (docs/COMPATIBILITY.md).
+    pub const MAX_WATCHES: usize = 1_000_000;
+    pub const MAX_WATCH_BYTES: usize = 128 << 20;
     /// What the supervised local etcd is started with.
     pub const LOCAL_ETCD_MAX_TXN_OPS: usize = 10_000;
     pub const LOCAL_ETCD_PORT: u16 = 2379;
@@ -146,6 +155,23 @@ pub struct Options {
     /// [default: 67108864].
     #[arg(long)]
     pub max_outbound_bytes: Option<usize>,
+    /// Requests one connection may have read and not yet answered
+    /// (globalOutstandingLimit, per connection here); past it zoe stops
+    /// reading that socket until replies go out [default: 1000].
+    #[arg(long)]
+    pub max_outstanding: Option<usize>,
+    /// How long a new connection may take to complete its handshake
+    /// (zookeeper.nio.sessionlessCnxnTimeout), ms [default: 10000].
+    #[arg(long)]
+    pub sessionless_cnxn_timeout: Option<u64>,
+    /// Distinct paths one session may watch; past it, requests that would
+    /// add a watch fail with QUOTAEXCEEDED [default: 1000000].
+    #[arg(long)]
+    pub max_watches: Option<usize>,
+    /// Total length in bytes of the paths one session may watch
+    /// [default: 134217728].
+    #[arg(long)]
+    pub max_watch_bytes: Option<usize>,
     /// Where the supervised local etcd keeps its data [default: var/etcd].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -328,6 +354,10 @@ impl Options {
             etcd_max_txn_ops,
             group_commit,
             max_outbound_bytes,
+            max_outstanding,
+            sessionless_cnxn_timeout,
+            max_watches,
+            max_watch_bytes,
             data_dir,
             local_etcd_port,
             etcd_bin,
@@ -404,6 +434,12 @@ impl Options {
                 }
                 "4lw.commands.whitelist" => o.four_letter_words = Some(split_list(v)),
                 "jute.maxbuffer" => o.max_frame = Some(v.parse().map_err(|_| bad("not a number"))?),
+                "globalOutstandingLimit" => {
+                    o.max_outstanding = Some(v.parse().map_err(|_| bad("not a number"))?)
+                }
+                "nio.sessionlessCnxnTimeout" => {
+                    o.sessionless_cnxn_timeout = Some(v.parse().map_err(|_| bad("not a number"))?)
+                }
                 "extendedTypesEnabled" => o.extended_types = Some(parse_bool(v)),
                 "znode.container.checkIntervalMs" => {
                     o.container_check_interval_ms =
@@ -507,7 +543,6 @@ fn not_applicable(key: &str) -> bool {
         "snapCount",
         "snapSizeLimitInKb",
         "preAllocSize",
-        "globalOutstandingLimit",
         "leaderServes",
         "cnxTimeout",
         "syncEnabled",
@@ -651,6 +686,16 @@ impl Options {
             None => Profile::default(),
         };
         profile.check_settings(&prefix)?;
+        let max_outstanding = self.max_outstanding.unwrap_or(defaults::MAX_OUTSTANDING);
+        if max_outstanding == 0 {
+            bail!("max-outstanding must be at least 1");
+        }
+        let sessionless = self
+            .sessionless_cnxn_timeout
+            .unwrap_or(defaults::SESSIONLESS_CNXN_TIMEOUT_MS);
+        if sessionless == 0 {
+            bail!("sessionless-cnxn-timeout must be positive");
+        }
         let etcd_max_txn_ops = self.etcd_max_txn_ops.unwrap_or(if etcd.is_empty() {
             defaults::LOCAL_ETCD_MAX_TXN_OPS
         } else {
@@ -684,6 +729,12 @@ impl Options {
                 max_outbound_bytes: self
                     .max_outbound_bytes
                     .unwrap_or(defaults::MAX_OUTBOUND_BYTES),
+                max_outstanding,
+                sessionless_timeout: Duration::from_millis(sessionless),
+                watch_limits: crate::ops::WatchLimits {
+                    max_watches: self.max_watches.unwrap_or(defaults::MAX_WATCHES),
+                    max_watch_bytes: self.max_watch_bytes.unwrap_or(defaults::MAX_WATCH_BYTES),
+                },
                 reaper: ReaperConfig {
                     interval: Duration::from_millis(
                         self.container_check_interval_ms
@@ -739,6 +790,7 @@ mod tests {
              clientPort=2182\nclientPortAddress=10.1.2.3\nsecureClientPort=2282\n\
              minSessionTimeout=7000\nmaxSessionTimeout=-1\nmaxClientCnxns=0\n\
              4lw.commands.whitelist=ruok, srvr ,mntr\njute.maxbuffer=4194304\n\
+             globalOutstandingLimit=50\nzookeeper.nio.sessionlessCnxnTimeout=3000\n\
              zookeeper.extendedTypesEnabled=true\n\
              znode.container.checkIntervalMs=1000\nznode.container.maxPerMinute=5\n\
              znode.container.maxNeverUsedIntervalMs=9000\nserver.1=h:1:2\n\
@@ -756,6 +808,8 @@ mod tests {
             Some(vec!["ruok".into(), "srvr".into(), "mntr".into()])
         );
         assert_eq!(o.max_frame, Some(4194304));
+        assert_eq!(o.max_outstanding, Some(50));
+        assert_eq!(o.sessionless_cnxn_timeout, Some(3000));
         assert_eq!(o.extended_types, Some(true));
         assert_eq!(o.container_check_interval_ms, Some(1000));
         assert_eq!(o.container_max_per_minute, Some(5));
@@ -801,7 +855,8 @@ mod tests {
         let o = Options::from_toml(
             "listen = \"0.0.0.0:2181\"\netcd = \"http://a:2379, http://b:2379\"\n\
              tick-time = 1000\nfour-letter-words = [\"ruok\", \"mntr\"]\n\
-             extended-types = true\nmax-client-cnxns = 10\n",
+             extended-types = true\nmax-client-cnxns = 10\nmax-outstanding = 7\n\
+             sessionless-cnxn-timeout = 2500\nmax-watches = 9\nmax-watch-bytes = 99\n",
         )
         .unwrap();
         assert_eq!(o.listen.as_deref(), Some("0.0.0.0:2181"));
@@ -816,6 +871,10 @@ mod tests {
         );
         assert_eq!(o.extended_types, Some(true));
         assert_eq!(o.max_client_cnxns, Some(10));
+        assert_eq!(o.max_outstanding, Some(7));
+        assert_eq!(o.sessionless_cnxn_timeout, Some(2500));
+        assert_eq!(o.max_watches, Some(9));
+        assert_eq!(o.max_watch_bytes, Some(99));
         let err = Options::from_toml("tick_time = 5\n").unwrap_err();
         assert!(format!("{err:#}").contains("unknown field"), "{err:#}");
     }
@@ -841,6 +900,10 @@ mod tests {
         assert_eq!(d.server.listen, defaults::LISTEN);
         assert_eq!(d.server.max_client_cnxns, 60);
         assert_eq!(d.server.max_frame, 0xfffff);
+        assert_eq!(d.server.max_outstanding, 1000);
+        assert_eq!(d.server.sessionless_timeout, Duration::from_secs(10));
+        assert_eq!(d.server.watch_limits.max_watches, 1_000_000);
+        assert_eq!(d.server.watch_limits.max_watch_bytes, 128 << 20);
         assert_eq!(d.server.four_letter_words, vec!["srvr".to_string()]);
         assert!(!d.etcd_given);
         assert_eq!(d.log_format, "text");
@@ -884,6 +947,11 @@ mod tests {
             ..Options::default()
         })
         .contains("go together"));
+        assert!(bad(Options {
+            max_outstanding: Some(0),
+            ..Options::default()
+        })
+        .contains("max-outstanding"));
         assert!(bad(Options {
             log_format: Some("xml".into()),
             ..Options::default()

@@ -6,22 +6,34 @@
 //! FIFO is what keeps ZooKeeper's per-connection ordering.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use dashmap::DashMap;
 use jute::{Acl, Id, Record, ReplyHeader, WatcherEvent};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio::sync::OwnedSemaphorePermit;
 use tracing::warn;
 
 use crate::stats::ConnStats;
 use crate::watches::{ConnId, Notify};
 
+/// One of a connection's outstanding-request slots (see `conn`): taken
+/// when a request is read, given back once its reply has been handed to
+/// the socket, so a client that pipelines without reading stops being read.
+pub type Permit = OwnedSemaphorePermit;
+
+/// How long a closing connection may take to flush what is queued before
+/// its socket is dropped: a client that never reads cannot keep it open.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
 /// What a connection's writer task sends.
 #[derive(Debug)]
 pub enum Out {
-    /// A complete frame, length prefix included.
-    Frame(Bytes),
+    /// A complete frame, length prefix included, and the outstanding-request
+    /// slot it releases once written (replies to requests carry one).
+    Frame(Bytes, Option<Permit>),
     /// Flush what came before, then close the socket.
     Close,
 }
@@ -36,31 +48,56 @@ pub struct Outbound {
     queued: Arc<AtomicUsize>,
     limit: usize,
     overflowed: Arc<AtomicBool>,
+    closing: Arc<Closing>,
+}
+
+/// When the connection was told to close, for the writer's grace period.
+#[derive(Debug, Default)]
+struct Closing {
+    at: OnceLock<Instant>,
+    notify: tokio::sync::Notify,
 }
 
 /// The receiving side, drained by the connection's writer task.
 pub struct OutboundRx {
     rx: UnboundedReceiver<Out>,
     queued: Arc<AtomicUsize>,
+    closing: Arc<Closing>,
 }
 
 impl Outbound {
     pub fn channel(limit: usize) -> (Outbound, OutboundRx) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
+        let closing = Arc::new(Closing::default());
         (
             Outbound {
                 tx,
                 queued: queued.clone(),
                 limit,
                 overflowed: Arc::new(AtomicBool::new(false)),
+                closing: closing.clone(),
             },
-            OutboundRx { rx, queued },
+            OutboundRx {
+                rx,
+                queued,
+                closing,
+            },
         )
     }
 
     /// Queues a frame. Returns false if the connection is closing.
     pub fn frame(&self, f: Bytes) -> bool {
+        self.send(f, None)
+    }
+
+    /// Queues the reply to a request; its outstanding-request slot is
+    /// released once the writer has handed it to the socket.
+    pub fn reply(&self, f: Bytes, permit: Permit) -> bool {
+        self.send(f, Some(permit))
+    }
+
+    fn send(&self, f: Bytes, permit: Option<Permit>) -> bool {
         let total = self.queued.fetch_add(f.len(), Ordering::Relaxed) + f.len();
         if total > self.limit {
             if !self.overflowed.swap(true, Ordering::Relaxed) {
@@ -69,16 +106,20 @@ impl Outbound {
                     limit = self.limit,
                     "client is not reading its replies; closing the connection"
                 );
-                let _ = self.tx.send(Out::Close);
+                self.close();
             }
             self.queued.fetch_sub(f.len(), Ordering::Relaxed);
             return false;
         }
-        self.tx.send(Out::Frame(f)).is_ok()
+        self.tx.send(Out::Frame(f, permit)).is_ok()
     }
 
-    /// Flushes what is queued, then closes the socket.
+    /// Flushes what is queued, then closes the socket. A client that does
+    /// not read gets [`CLOSE_GRACE`] for that, then the socket is dropped.
     pub fn close(&self) {
+        if self.closing.at.set(Instant::now()).is_ok() {
+            self.closing.notify.notify_waiters();
+        }
         let _ = self.tx.send(Out::Close);
     }
 
@@ -100,6 +141,19 @@ impl OutboundRx {
     /// The writer wrote `n` bytes of what was queued.
     pub fn written(&self, n: usize) {
         self.queued.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    /// Resolves [`CLOSE_GRACE`] after the connection was told to close:
+    /// the writer gives up on a socket write still blocked by then.
+    pub async fn give_up(&self) {
+        loop {
+            let notified = self.closing.notify.notified();
+            if let Some(at) = self.closing.at.get() {
+                tokio::time::sleep_until((*at + CLOSE_GRACE).into()).await;
+                return;
+            }
+            notified.await;
+        }
     }
 }
 

@@ -17,6 +17,7 @@ pub mod conn;
 pub mod conns;
 pub mod etcd;
 pub mod fourlw;
+pub mod fuzz;
 pub mod layout;
 pub mod local_etcd;
 pub mod metrics;

@@ -27,8 +27,9 @@ use tracing::{debug, info, warn};
 use crate::committer::Outcome;
 
 use crate::acl;
-use crate::conns::{frame, Outbound};
+use crate::conns::{frame, Outbound, Permit};
 use crate::plan::{OpResult, WriteCtx, WriteOp};
+use crate::replica::State;
 use crate::server::Server;
 use crate::session::now_ms;
 use crate::watches::{kind, ConnId};
@@ -50,7 +51,8 @@ pub struct Handler {
 }
 
 /// How a pipelined write's outcome becomes its reply.
-enum WriteKind {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteKind {
     Single,
     Multi(usize),
 }
@@ -59,8 +61,9 @@ enum WriteKind {
 enum Slot {
     /// Notifications that must leave in this position (SetWatches').
     Frames(Vec<Bytes>),
-    Ready(i32, Reply),
-    Write(i32, WriteKind, oneshot::Receiver<Outcome>),
+    /// A reply, and the outstanding-request slot its writing releases.
+    Ready(i32, Reply, Permit),
+    Write(i32, WriteKind, oneshot::Receiver<Outcome>, Permit),
 }
 
 /// A reply body writer.
@@ -70,7 +73,7 @@ fn body<R: Record + Send + 'static>(r: R) -> Option<Body> {
     Some(Box::new(move |out: &mut BytesMut| r.write(out)))
 }
 
-enum Reply {
+pub(crate) enum Reply {
     /// Header err 0 with an optional body, stamped with `zxid`.
     Ok(i64, Option<Body>),
     /// Header-only error.
@@ -121,9 +124,9 @@ impl Handler {
     /// still complete (their effects are committed) before the socket goes.
     pub fn finish(&mut self) {}
 
-    fn send(&self, xid: i32, reply: Reply) -> bool {
+    fn send(&self, xid: i32, reply: Reply, permit: Permit) -> bool {
         let keep = !matches!(reply, Reply::Close(..) | Reply::Drop);
-        let _ = self.slots.send(Slot::Ready(xid, reply));
+        let _ = self.slots.send(Slot::Ready(xid, reply, permit));
         keep && !self.closing.load(std::sync::atomic::Ordering::Relaxed)
     }
 
@@ -134,39 +137,33 @@ impl Handler {
         let _ = self.finished.wait_for(|n| *n >= target).await;
     }
 
-    /// Handles one request; false when the connection must close.
-    pub async fn handle(&mut self, xid: i32, op: i32, body: Bytes) -> bool {
-        let req = match Request::decode(op, body) {
-            Ok(r) => r,
-            Err(e) => {
+    /// Handles one request; false when the connection must close. The
+    /// permit travels with the reply and is released once it is written.
+    pub async fn handle(&mut self, xid: i32, op: i32, body: Bytes, permit: Permit) -> bool {
+        let req = match decide(op, body) {
+            Decision::Refuse { code, close, error } => {
                 let zxid = self.server.replica.revision();
-                let (code, close) = crate::conn::decode_failure(&e);
-                info!(session = format_args!("0x{:x}", self.session), op, error = ?e, "undecodable request");
-                let code = ErrorCode::try_from(code).unwrap_or(ErrorCode::MarshallingError);
-                return self.send(
-                    xid,
-                    if close {
-                        // ZooKeeper's UnimplementedRequestProcessor stamps -1.
-                        Reply::Close(-1, code)
-                    } else {
-                        Reply::Err(zxid, code)
-                    },
-                );
+                info!(session = format_args!("0x{:x}", self.session), op, error = ?error, "undecodable request");
+                let reply = if close {
+                    // ZooKeeper's UnimplementedRequestProcessor stamps -1.
+                    Reply::Close(-1, code)
+                } else {
+                    Reply::Err(zxid, code)
+                };
+                return self.send(xid, reply, permit);
             }
-        };
-        if !self.server.sessions.touch(self.session) {
-            // Expired or moved to another instance: ZooKeeper closes.
-            return self.send(xid, Reply::Drop);
-        }
-        let req = match write_request(req) {
-            Ok((ops, kind)) if self.server.config.group_commit => {
-                // Pipelined: the committer groups it with other writes.
-                let rx = self.server.committer.submit(ops, self.ctx());
-                self.submitted += 1;
-                let _ = self.slots.send(Slot::Write(xid, kind, rx));
-                return !self.closing.load(std::sync::atomic::Ordering::Relaxed);
-            }
-            Ok((ops, kind)) => {
+            Decision::Write(ops, kind) => {
+                if !self.server.sessions.touch(self.session) {
+                    // Expired or moved to another instance: ZooKeeper closes.
+                    return self.send(xid, Reply::Drop, permit);
+                }
+                if self.server.config.group_commit {
+                    // Pipelined: the committer groups it with other writes.
+                    let rx = self.server.committer.submit(ops, self.ctx());
+                    self.submitted += 1;
+                    let _ = self.slots.send(Slot::Write(xid, kind, rx, permit));
+                    return !self.closing.load(std::sync::atomic::Ordering::Relaxed);
+                }
                 // One etcd transaction per write, in request order: every
                 // write gets its own zxid, exactly as in ZooKeeper.
                 let outcome = self
@@ -177,13 +174,47 @@ impl Handler {
                     .map(|mut o| o.pop().expect("one outcome per write"))
                     .map_err(Arc::new);
                 let reply = write_reply(kind, outcome, self.session);
-                return self.send(xid, reply);
+                return self.send(xid, reply, permit);
             }
-            Err(req) => *req,
+            Decision::Other(req) => req,
         };
+        if !self.server.sessions.touch(self.session) {
+            return self.send(xid, Reply::Drop, permit);
+        }
         self.wait_writes().await;
         let reply = self.dispatch(xid, req).await;
-        self.send(xid, reply)
+        self.send(xid, reply, permit)
+    }
+}
+
+/// How a request is served, decided from its opcode and bytes alone.
+#[derive(Debug)]
+pub enum Decision {
+    /// The body does not decode: reply with `code`, then close if `close`.
+    Refuse {
+        code: ErrorCode,
+        close: bool,
+        error: jute::DecodeError,
+    },
+    /// A write: the planner's ops, and how its outcome becomes the reply.
+    Write(Vec<WriteOp>, WriteKind),
+    /// Anything else.
+    Other(Request),
+}
+
+/// Decodes a request and sorts it into write or not: the first step of
+/// [`Handler::handle`], pure so the fuzzer runs it too.
+pub fn decide(op: i32, body: Bytes) -> Decision {
+    match Request::decode(op, body) {
+        Err(error) => {
+            let (code, close) = crate::conn::decode_failure(&error);
+            let code = ErrorCode::try_from(code).unwrap_or(ErrorCode::MarshallingError);
+            Decision::Refuse { code, close, error }
+        }
+        Ok(req) => match write_request(req) {
+            Ok((ops, kind)) => Decision::Write(ops, kind),
+            Err(req) => Decision::Other(*req),
+        },
     }
 }
 
@@ -215,10 +246,6 @@ fn write_request(req: Request) -> Result<(Vec<WriteOp>, WriteKind), Box<Request>
 }
 
 impl Handler {
-    fn ids(&self) -> &[Id] {
-        &self.auth_ids
-    }
-
     fn ctx(&self) -> WriteCtx {
         WriteCtx {
             session_id: self.session,
@@ -230,17 +257,139 @@ impl Handler {
 
     async fn dispatch(&mut self, xid: i32, req: Request) -> Reply {
         match req {
-            Request::Exists(r) => self.exists(&r.path, r.watch),
-            Request::GetData(r) => self.get_data(&r.path, r.watch),
-            Request::GetChildren(r) => self.get_children(&r.path, r.watch, false),
-            Request::GetChildren2(r) => self.get_children(&r.path, r.watch, true),
-            Request::GetAcl(r) => self.get_acl(&r.path),
+            Request::Sync(r) => match self.server.catch_up().await {
+                Ok(z) => Reply::Ok(z, body(SyncResponse { path: r.path })),
+                Err(e) => {
+                    warn!(error = %e, "sync could not reach etcd; closing");
+                    Reply::Drop
+                }
+            },
+            Request::Auth(a) => {
+                let super_digest = self.server.super_digest();
+                let r = authenticate(
+                    &mut self.auth_ids,
+                    super_digest.as_deref(),
+                    self.session,
+                    &a.scheme,
+                    a.auth.as_deref().unwrap_or_default(),
+                );
+                self.server.conns.set_ids(self.conn, self.auth_ids.clone());
+                r
+            }
+            Request::Sasl(_) => {
+                info!(
+                    session = format_args!("0x{:x}", self.session),
+                    "SASL is not enabled on this server"
+                );
+                Reply::Close(0, ErrorCode::AuthFailed)
+            }
+            Request::CloseSession => match self.server.sessions.close(self.session).await {
+                Ok(zxid) => Reply::Close(zxid, ErrorCode::Ok),
+                Err(e) => {
+                    warn!(error = %e, "closeSession failed; the session will expire");
+                    Reply::Drop
+                }
+            },
+            other => {
+                let asker = Asker {
+                    conn: self.conn,
+                    session: self.session,
+                    ids: &self.auth_ids,
+                    limits: self.server.config.watch_limits,
+                };
+                let (reply, frames) = {
+                    let st = self.server.replica.read();
+                    asker.answer(&st, other)
+                };
+                if !frames.is_empty() {
+                    let _ = self.slots.send(Slot::Frames(frames));
+                }
+                reply
+            }
+        }
+        .tap_log(xid)
+    }
+}
+
+/// An auth packet: adds the identity it proves to `ids` (and super, when
+/// it is the super digest). Pure, for the fuzzer too.
+pub(crate) fn authenticate(
+    ids: &mut Vec<Id>,
+    super_digest: Option<&str>,
+    session: i64,
+    scheme: &str,
+    auth: &[u8],
+) -> Reply {
+    match scheme {
+        "digest" => {
+            let text = String::from_utf8_lossy(auth);
+            let id = Id {
+                scheme: "digest".into(),
+                id: acl::digest_id(&text),
+            };
+            if super_digest == Some(id.id.as_str()) {
+                let s = acl::super_id();
+                if !ids.contains(&s) {
+                    ids.push(s);
+                }
+            }
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+            Reply::Ok(0, None)
+        }
+        "ip" => Reply::Ok(0, None),
+        other => {
+            info!(
+                session = format_args!("0x{session:x}"),
+                scheme = other,
+                "auth with an unsupported scheme; closing"
+            );
+            Reply::Close(0, ErrorCode::AuthFailed)
+        }
+    }
+}
+
+/// How many watches one session (its connection) may hold: ZooKeeper has
+/// no limit; zoe bounds the memory a client can make it spend on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchLimits {
+    /// Distinct watched paths.
+    pub max_watches: usize,
+    /// Sum of the lengths of those paths.
+    pub max_watch_bytes: usize,
+}
+
+/// The connection a request answered from the replica alone comes from.
+pub struct Asker<'a> {
+    pub conn: ConnId,
+    pub session: i64,
+    /// Its identities (ip, digest, ...).
+    pub ids: &'a [Id],
+    pub limits: WatchLimits,
+}
+
+impl Asker<'_> {
+    /// Answers a request that needs nothing but the replica's state (no
+    /// etcd, no change to the connection's identities): every read, the
+    /// watch requests, and the requests refused outright. Also returns the
+    /// notifications that must precede the reply (SetWatches').
+    ///
+    /// Writes are planned and committed elsewhere; sync, auth, sasl and
+    /// closeSession are the handler's. Given one of those, this refuses it
+    /// as ZooKeeper refuses a request it cannot process.
+    pub(crate) fn answer(&self, st: &State, req: Request) -> (Reply, Vec<Bytes>) {
+        let reply = match req {
+            Request::Exists(r) => self.exists(st, &r.path, r.watch),
+            Request::GetData(r) => self.get_data(st, &r.path, r.watch),
+            Request::GetChildren(r) => self.get_children(st, &r.path, r.watch, false),
+            Request::GetChildren2(r) => self.get_children(st, &r.path, r.watch, true),
+            Request::GetAcl(r) => self.get_acl(st, &r.path),
             Request::GetAllChildrenNumber(r) => {
-                let st = self.server.replica.read();
                 let path = node_path(&r.path);
                 match st.tree.get(path) {
                     None => Reply::Err(st.revision, ErrorCode::NoNode),
-                    Some(e) if !acl::allowed(&e.acl(path), jute::perms::READ, self.ids()) => {
+                    Some(e) if !acl::allowed(&e.acl(path), jute::perms::READ, self.ids) => {
                         Reply::Err(st.revision, ErrorCode::NoAuth)
                     }
                     Some(_) => Reply::Ok(
@@ -256,7 +405,6 @@ impl Handler {
                 }
             }
             Request::GetEphemerals(r) => {
-                let st = self.server.replica.read();
                 let prefix = r.prefix_path.trim();
                 let all = prefix.is_empty() || prefix == "/";
                 let ephemerals = st
@@ -267,80 +415,54 @@ impl Handler {
                     .collect();
                 Reply::Ok(st.revision, body(GetEphemeralsResponse { ephemerals }))
             }
-            Request::Sync(r) => match self.server.catch_up().await {
-                Ok(z) => Reply::Ok(z, body(SyncResponse { path: r.path })),
-                Err(e) => {
-                    warn!(error = %e, "sync could not reach etcd; closing");
-                    Reply::Drop
-                }
-            },
-            Request::Create(_)
-            | Request::Create2(_)
-            | Request::CreateContainer(_)
-            | Request::CreateTtl(_)
-            | Request::Delete(_)
-            | Request::DeleteContainer(_)
-            | Request::SetData(_)
-            | Request::SetAcl(_) => {
-                unreachable!("writes are pipelined before dispatch")
-            }
-            Request::Multi(m) => self.multi(m),
-            Request::MultiRead(m) => self.multi_read(m),
+            Request::Multi(m) => self.multi(st, &m),
+            Request::MultiRead(m) => self.multi_read(st, &m),
             Request::Check(_) => {
                 // Only valid inside a multi since 3.5.
                 Reply::Close(-1, ErrorCode::Unimplemented)
             }
-            Request::Reconfig(_) => {
-                Reply::Err(self.server.replica.revision(), ErrorCode::ReconfigDisabled)
+            Request::Reconfig(_) => Reply::Err(st.revision, ErrorCode::ReconfigDisabled),
+            Request::SetWatches(w) => {
+                return self.set_watches(
+                    st,
+                    w.relative_zxid,
+                    &w.data_watches,
+                    &w.exist_watches,
+                    &w.child_watches,
+                    &[],
+                    &[],
+                )
             }
-            Request::Auth(a) => {
-                let r = self.auth(&a.scheme, a.auth.as_deref().unwrap_or_default());
-                self.server.conns.set_ids(self.conn, self.auth_ids.clone());
-                r
+            Request::SetWatches2(w) => {
+                return self.set_watches(
+                    st,
+                    w.relative_zxid,
+                    &w.data_watches,
+                    &w.exist_watches,
+                    &w.child_watches,
+                    &w.persistent_watches,
+                    &w.persistent_recursive_watches,
+                )
             }
-            Request::Sasl(_) => {
-                info!(
-                    session = format_args!("0x{:x}", self.session),
-                    "SASL is not enabled on this server"
-                );
-                Reply::Close(0, ErrorCode::AuthFailed)
-            }
-            Request::SetWatches(w) => self.set_watches(
-                w.relative_zxid,
-                &w.data_watches,
-                &w.exist_watches,
-                &w.child_watches,
-                &[],
-                &[],
-            ),
-            Request::SetWatches2(w) => self.set_watches(
-                w.relative_zxid,
-                &w.data_watches,
-                &w.exist_watches,
-                &w.child_watches,
-                &w.persistent_watches,
-                &w.persistent_recursive_watches,
-            ),
             Request::AddWatch(w) => {
                 let k = match AddWatchMode::try_from(w.mode) {
                     Ok(AddWatchMode::Persistent) => kind::PERSISTENT,
                     Ok(AddWatchMode::PersistentRecursive) => kind::RECURSIVE,
                     Err(_) => {
-                        return Reply::Err(
-                            self.server.replica.revision(),
-                            ErrorCode::MarshallingError,
-                        )
+                        return (Reply::Err(st.revision, ErrorCode::MarshallingError), vec![])
                     }
                 };
-                let st = self.server.replica.read();
-                st.watches.lock().add(self.conn, &w.path, k);
-                Reply::Ok(st.revision, body(ErrorResponse { err: 0 }))
+                if self.watch(st, &[&w.path], k) {
+                    Reply::Ok(st.revision, body(ErrorResponse { err: 0 }))
+                } else {
+                    Reply::Err(st.revision, ErrorCode::QuotaExceeded)
+                }
             }
-            Request::CheckWatches(w) => self.check_watches(&w.path, w.watch_type, false),
-            Request::RemoveWatches(w) => self.check_watches(&w.path, w.watch_type, true),
+            Request::CheckWatches(w) => self.check_watches(st, &w.path, w.watch_type, false),
+            Request::RemoveWatches(w) => self.check_watches(st, &w.path, w.watch_type, true),
             Request::WhoAmI => {
                 let client_info = self
-                    .auth_ids
+                    .ids
                     .iter()
                     .map(|id| jute::ClientInfo {
                         auth_scheme: id.scheme.clone(),
@@ -350,36 +472,54 @@ impl Handler {
                         },
                     })
                     .collect();
-                Reply::Ok(
-                    self.server.replica.revision(),
-                    body(WhoAmIResponse { client_info }),
-                )
+                Reply::Ok(st.revision, body(WhoAmIResponse { client_info }))
             }
-            Request::CloseSession => match self.server.sessions.close(self.session).await {
-                Ok(zxid) => Reply::Close(zxid, ErrorCode::Ok),
-                Err(e) => {
-                    warn!(error = %e, "closeSession failed; the session will expire");
-                    Reply::Drop
-                }
-            },
-            Request::Ping => Reply::Ok(self.server.replica.revision(), None),
-        }
-        .tap_log(xid)
+            Request::Ping => Reply::Ok(st.revision, None),
+            other => {
+                // Not a request this answers (see above); the handler never
+                // passes one, the fuzzer may.
+                debug!(op = ?other.opcode(), "request not answerable from the replica");
+                Reply::Close(-1, ErrorCode::Unimplemented)
+            }
+        };
+        (reply, vec![])
     }
 
-    fn exists(&self, path: &str, watch: bool) -> Reply {
-        let st = self.server.replica.read();
+    /// Registers `k` watches on `paths` if the connection stays within its
+    /// limits; false (nothing registered) otherwise.
+    fn watch(&self, st: &State, paths: &[&str], k: u8) -> bool {
+        let mut w = st.watches.lock();
+        if !w.room(self.conn, paths.iter().copied(), self.limits) {
+            self.over_limit(paths.len());
+            return false;
+        }
+        for p in paths {
+            w.add(self.conn, p, k);
+        }
+        true
+    }
+
+    fn over_limit(&self, asked: usize) {
+        warn!(
+            session = format_args!("0x{:x}", self.session),
+            asked,
+            max_watches = self.limits.max_watches,
+            max_watch_bytes = self.limits.max_watch_bytes,
+            "watch limit reached; refusing with QUOTAEXCEEDED"
+        );
+    }
+
+    fn exists(&self, st: &State, path: &str, watch: bool) -> Reply {
         if path.contains('\0') {
             return Reply::Err(st.revision, ErrorCode::BadArguments);
         }
-        let ids = self.ids();
         if let Some(e) = st.tree.get(path) {
-            if !acl::allowed(&e.acl(node_path(path)), jute::perms::READ, ids) {
+            if !acl::allowed(&e.acl(node_path(path)), jute::perms::READ, self.ids) {
                 return Reply::Err(st.revision, ErrorCode::NoAuth);
             }
         }
-        if watch {
-            st.watches.lock().add(self.conn, path, kind::DATA);
+        if watch && !self.watch(st, &[path], kind::DATA) {
+            return Reply::Err(st.revision, ErrorCode::QuotaExceeded);
         }
         match st.tree.get(node_path(path)) {
             Some(e) => Reply::Ok(
@@ -392,15 +532,14 @@ impl Handler {
         }
     }
 
-    fn get_data(&self, path: &str, watch: bool) -> Reply {
-        let st = self.server.replica.read();
+    fn get_data(&self, st: &State, path: &str, watch: bool) -> Reply {
         match st.tree.get(node_path(path)) {
             Some(e) => {
-                if !acl::allowed(&e.acl(node_path(path)), jute::perms::READ, self.ids()) {
+                if !acl::allowed(&e.acl(node_path(path)), jute::perms::READ, self.ids) {
                     return Reply::Err(st.revision, ErrorCode::NoAuth);
                 }
-                if watch {
-                    st.watches.lock().add(self.conn, path, kind::DATA);
+                if watch && !self.watch(st, &[path], kind::DATA) {
+                    return Reply::Err(st.revision, ErrorCode::QuotaExceeded);
                 }
                 Reply::Ok(
                     st.revision,
@@ -414,15 +553,14 @@ impl Handler {
         }
     }
 
-    fn get_children(&self, path: &str, watch: bool, with_stat: bool) -> Reply {
-        let st = self.server.replica.read();
+    fn get_children(&self, st: &State, path: &str, watch: bool, with_stat: bool) -> Reply {
         match st.tree.get(node_path(path)) {
             Some(e) => {
-                if !acl::allowed(&e.acl(node_path(path)), jute::perms::READ, self.ids()) {
+                if !acl::allowed(&e.acl(node_path(path)), jute::perms::READ, self.ids) {
                     return Reply::Err(st.revision, ErrorCode::NoAuth);
                 }
-                if watch {
-                    st.watches.lock().add(self.conn, path, kind::CHILD);
+                if watch && !self.watch(st, &[path], kind::CHILD) {
+                    return Reply::Err(st.revision, ErrorCode::QuotaExceeded);
                 }
                 let children: Vec<String> = e.children.iter().map(|c| c.to_string()).collect();
                 if with_stat {
@@ -441,18 +579,16 @@ impl Handler {
         }
     }
 
-    fn get_acl(&self, path: &str) -> Reply {
-        let st = self.server.replica.read();
+    fn get_acl(&self, st: &State, path: &str) -> Reply {
         let path = node_path(path);
         let Some(e) = st.tree.get(path) else {
             return Reply::Err(st.revision, ErrorCode::NoNode);
         };
-        let ids = self.ids();
         let acl = e.acl(node_path(path));
-        if !acl::allowed(&acl, jute::perms::READ | jute::perms::ADMIN, ids) {
+        if !acl::allowed(&acl, jute::perms::READ | jute::perms::ADMIN, self.ids) {
             return Reply::Err(st.revision, ErrorCode::NoAuth);
         }
-        let acl = if acl::allowed(&acl, jute::perms::ADMIN, ids) {
+        let acl = if acl::allowed(&acl, jute::perms::ADMIN, self.ids) {
             acl
         } else {
             acl::mask_digests(acl)
@@ -466,12 +602,10 @@ impl Handler {
         )
     }
 
-    fn multi_read(&self, m: MultiRequest) -> Reply {
-        let st = self.server.replica.read();
-        let ids = self.ids();
+    fn multi_read(&self, st: &State, m: &MultiRequest) -> Reply {
         let mut results = Vec::with_capacity(m.ops.len());
         let readable =
-            |e: &crate::tree::Entry, p: &str| acl::allowed(&e.acl(p), jute::perms::READ, ids);
+            |e: &crate::tree::Entry, p: &str| acl::allowed(&e.acl(p), jute::perms::READ, self.ids);
         for op in &m.ops {
             let r = match op {
                 MultiOp::GetData(g) => match st.tree.get(&g.path) {
@@ -511,8 +645,8 @@ impl Handler {
 
     /// A multi that was not pipelined: empty, or mixing reads into a write
     /// multi (MARSHALLINGERROR, as ZooKeeper).
-    fn multi(&mut self, m: MultiRequest) -> Reply {
-        let zxid = self.server.replica.revision();
+    fn multi(&self, st: &State, m: &MultiRequest) -> Reply {
+        let zxid = st.revision;
         if m.ops.is_empty() {
             Reply::Ok(zxid, body(MultiResponse { results: vec![] }))
         } else {
@@ -520,105 +654,7 @@ impl Handler {
         }
     }
 
-    fn auth(&mut self, scheme: &str, auth: &[u8]) -> Reply {
-        match scheme {
-            "digest" => {
-                let text = String::from_utf8_lossy(auth);
-                let id = Id {
-                    scheme: "digest".into(),
-                    id: acl::digest_id(&text),
-                };
-                if self.server.super_digest().as_deref() == Some(id.id.as_str()) {
-                    let s = acl::super_id();
-                    if !self.auth_ids.contains(&s) {
-                        self.auth_ids.push(s);
-                    }
-                }
-                if !self.auth_ids.contains(&id) {
-                    self.auth_ids.push(id);
-                }
-                Reply::Ok(0, None)
-            }
-            "ip" => Reply::Ok(0, None),
-            other => {
-                info!(
-                    session = format_args!("0x{:x}", self.session),
-                    scheme = other,
-                    "auth with an unsupported scheme; closing"
-                );
-                Reply::Close(0, ErrorCode::AuthFailed)
-            }
-        }
-    }
-
-    /// SetWatches after a reconnect: fire what changed since
-    /// `relative_zxid`, register the rest.
-    fn set_watches(
-        &self,
-        relative_zxid: i64,
-        data: &[String],
-        exist: &[String],
-        child: &[String],
-        persistent: &[String],
-        recursive: &[String],
-    ) -> Reply {
-        let st = self.server.replica.read();
-        // Synthesised events go out after the replies to earlier requests
-        // and before this one's, as in ZooKeeper.
-        let frames = std::cell::RefCell::new(Vec::new());
-        let notify = |t: EventType, p: &str| {
-            let header = ReplyHeader {
-                xid: jute::xid::NOTIFICATION,
-                zxid: -1,
-                err: 0,
-            };
-            let ev = jute::WatcherEvent {
-                event_type: t as i32,
-                state: jute::KeeperState::SyncConnected as i32,
-                path: p.to_string(),
-            };
-            frames
-                .borrow_mut()
-                .push(frame(&header, Some(&|out: &mut BytesMut| ev.write(out))));
-        };
-        let mut w = st.watches.lock();
-        for p in data {
-            match st.tree.get(p) {
-                None => notify(EventType::NodeDeleted, p),
-                Some(e) if e.stat(p).mzxid > relative_zxid => notify(EventType::NodeDataChanged, p),
-                Some(_) => w.add(self.conn, p, kind::DATA),
-            }
-        }
-        for p in exist {
-            match st.tree.get(p) {
-                None => w.add(self.conn, p, kind::DATA),
-                Some(_) => notify(EventType::NodeCreated, p),
-            }
-        }
-        for p in child {
-            match st.tree.get(p) {
-                None => notify(EventType::NodeDeleted, p),
-                Some(e) if e.stat(p).pzxid > relative_zxid => {
-                    notify(EventType::NodeChildrenChanged, p)
-                }
-                Some(_) => w.add(self.conn, p, kind::CHILD),
-            }
-        }
-        for p in persistent {
-            w.add(self.conn, p, kind::PERSISTENT);
-        }
-        for p in recursive {
-            w.add(self.conn, p, kind::RECURSIVE);
-        }
-        let frames = frames.into_inner();
-        if !frames.is_empty() {
-            let _ = self.slots.send(Slot::Frames(frames));
-        }
-        Reply::Ok(st.revision, None)
-    }
-
-    fn check_watches(&self, path: &str, watch_type: i32, remove: bool) -> Reply {
-        let st = self.server.replica.read();
+    fn check_watches(&self, st: &State, path: &str, watch_type: i32, remove: bool) -> Reply {
         let bits = match WatcherType::try_from(watch_type) {
             Ok(WatcherType::Children) => kind::CHILD,
             Ok(WatcherType::Data) => kind::DATA,
@@ -638,6 +674,78 @@ impl Handler {
         } else {
             Reply::Ok(st.revision, None)
         }
+    }
+
+    /// SetWatches after a reconnect: fire what changed since
+    /// `relative_zxid`, register the rest. All or nothing: when the
+    /// registrations would pass the connection's watch limits, none is
+    /// made, no event is sent, and the reply is QUOTAEXCEEDED.
+    #[allow(clippy::too_many_arguments)]
+    fn set_watches(
+        &self,
+        st: &State,
+        relative_zxid: i64,
+        data: &[String],
+        exist: &[String],
+        child: &[String],
+        persistent: &[String],
+        recursive: &[String],
+    ) -> (Reply, Vec<Bytes>) {
+        let mut events: Vec<(EventType, &str)> = Vec::new();
+        let mut register: Vec<(&str, u8)> = Vec::new();
+        for p in data {
+            match st.tree.get(p) {
+                None => events.push((EventType::NodeDeleted, p)),
+                Some(e) if e.stat(p).mzxid > relative_zxid => {
+                    events.push((EventType::NodeDataChanged, p))
+                }
+                Some(_) => register.push((p, kind::DATA)),
+            }
+        }
+        for p in exist {
+            match st.tree.get(p) {
+                None => register.push((p, kind::DATA)),
+                Some(_) => events.push((EventType::NodeCreated, p)),
+            }
+        }
+        for p in child {
+            match st.tree.get(p) {
+                None => events.push((EventType::NodeDeleted, p)),
+                Some(e) if e.stat(p).pzxid > relative_zxid => {
+                    events.push((EventType::NodeChildrenChanged, p))
+                }
+                Some(_) => register.push((p, kind::CHILD)),
+            }
+        }
+        register.extend(persistent.iter().map(|p| (p.as_str(), kind::PERSISTENT)));
+        register.extend(recursive.iter().map(|p| (p.as_str(), kind::RECURSIVE)));
+        let mut w = st.watches.lock();
+        if !w.room(self.conn, register.iter().map(|(p, _)| *p), self.limits) {
+            self.over_limit(register.len());
+            return (Reply::Err(st.revision, ErrorCode::QuotaExceeded), vec![]);
+        }
+        for (p, k) in register {
+            w.add(self.conn, p, k);
+        }
+        // Synthesised events go out after the replies to earlier requests
+        // and before this one's, as in ZooKeeper.
+        let header = ReplyHeader {
+            xid: jute::xid::NOTIFICATION,
+            zxid: -1,
+            err: 0,
+        };
+        let frames = events
+            .into_iter()
+            .map(|(t, p)| {
+                let ev = jute::WatcherEvent {
+                    event_type: t as i32,
+                    state: jute::KeeperState::SyncConnected as i32,
+                    path: p.to_string(),
+                };
+                frame(&header, Some(&|out: &mut BytesMut| ev.write(out)))
+            })
+            .collect();
+        (Reply::Ok(st.revision, None), frames)
     }
 }
 
@@ -727,7 +835,7 @@ async fn sequence(
 ) {
     let mut done = 0u64;
     while let Some(slot) = slots.recv().await {
-        let (xid, reply) = match slot {
+        let (xid, reply, permit) = match slot {
             Slot::Frames(frames) => {
                 if !closing.load(std::sync::atomic::Ordering::Relaxed) {
                     for f in frames {
@@ -736,41 +844,46 @@ async fn sequence(
                 }
                 continue;
             }
-            Slot::Ready(xid, reply) => (xid, reply),
-            Slot::Write(xid, kind, rx) => {
+            Slot::Ready(xid, reply, permit) => (xid, reply, permit),
+            Slot::Write(xid, kind, rx, permit) => {
                 let outcome = rx
                     .await
                     .unwrap_or_else(|_| Err(Arc::new(WriteError::Abandoned)));
                 done += 1;
                 finished.send_replace(done);
-                (xid, write_reply(kind, outcome, session))
+                (xid, write_reply(kind, outcome, session), permit)
             }
         };
         if closing.load(std::sync::atomic::Ordering::Relaxed) {
             continue;
         }
-        let (zxid, err, b, keep) = match reply {
-            Reply::Ok(z, b) => (z, 0, b, true),
-            Reply::Err(z, e) => (z, e as i32, None, true),
-            Reply::ErrBody(z, e, b) => (z, e as i32, b, true),
-            Reply::Close(z, e) => (z, e as i32, None, false),
-            Reply::Drop => {
-                closing.store(true, std::sync::atomic::Ordering::Relaxed);
-                tx.close();
-                continue;
-            }
-        };
-        let header = ReplyHeader { xid, zxid, err };
-        let f = match &b {
-            Some(w) => frame(&header, Some(&|out: &mut BytesMut| w(out))),
-            None => frame(&header, None),
-        };
-        tx.frame(f);
+        let (f, keep) = reply_frame(xid, reply);
+        if let Some(f) = f {
+            tx.reply(f, permit);
+        }
         if !keep {
             closing.store(true, std::sync::atomic::Ordering::Relaxed);
             tx.close();
         }
     }
+}
+
+/// The frame of a reply (none for a silent close), and whether the
+/// connection stays open after it.
+pub(crate) fn reply_frame(xid: i32, reply: Reply) -> (Option<Bytes>, bool) {
+    let (zxid, err, b, keep) = match reply {
+        Reply::Ok(z, b) => (z, 0, b, true),
+        Reply::Err(z, e) => (z, e as i32, None, true),
+        Reply::ErrBody(z, e, b) => (z, e as i32, b, true),
+        Reply::Close(z, e) => (z, e as i32, None, false),
+        Reply::Drop => return (None, false),
+    };
+    let header = ReplyHeader { xid, zxid, err };
+    let f = match &b {
+        Some(w) => frame(&header, Some(&|out: &mut BytesMut| w(out))),
+        None => frame(&header, None),
+    };
+    (Some(f), keep)
 }
 
 /// ZooKeeper's node table maps the empty path to the root, so reads of

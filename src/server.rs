@@ -77,6 +77,14 @@ pub struct Config {
     /// Bytes a connection may have queued for its client before it is
     /// closed as not reading.
     pub max_outbound_bytes: usize,
+    /// Requests a connection may have read and not yet answered before
+    /// zoe stops reading it (globalOutstandingLimit, per connection).
+    pub max_outstanding: usize,
+    /// zookeeper.nio.sessionlessCnxnTimeout: how long a connection may take
+    /// to send its whole ConnectRequest.
+    pub sessionless_timeout: Duration,
+    /// What one session's watches may cost.
+    pub watch_limits: crate::ops::WatchLimits,
 }
 
 impl Config {

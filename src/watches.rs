@@ -38,8 +38,30 @@ pub trait Notify {
 #[derive(Default, Debug)]
 pub struct WatchTable {
     by_path: HashMap<Box<str>, HashMap<ConnId, u8>>,
-    by_conn: HashMap<ConnId, HashSet<Box<str>>>,
+    by_conn: HashMap<ConnId, ConnWatches>,
     recursive: usize,
+}
+
+/// The paths one connection watches, and the sum of their lengths (what
+/// the watch limits count).
+#[derive(Default, Debug)]
+struct ConnWatches {
+    paths: HashSet<Box<str>>,
+    bytes: usize,
+}
+
+impl ConnWatches {
+    fn insert(&mut self, path: &str) {
+        if self.paths.insert(path.into()) {
+            self.bytes += path.len();
+        }
+    }
+
+    fn remove(&mut self, path: &str) {
+        if self.paths.remove(path) {
+            self.bytes -= path.len();
+        }
+    }
 }
 
 impl WatchTable {
@@ -54,7 +76,39 @@ impl WatchTable {
             self.recursive += 1;
         }
         *flags |= k;
-        self.by_conn.entry(conn).or_default().insert(path.into());
+        self.by_conn.entry(conn).or_default().insert(path);
+    }
+
+    /// Whether `conn` may also watch `paths` within `limits`: only paths it
+    /// does not watch yet count (another kind of watch on a watched path
+    /// costs nothing).
+    pub fn room<'a>(
+        &self,
+        conn: ConnId,
+        paths: impl Iterator<Item = &'a str>,
+        limits: crate::ops::WatchLimits,
+    ) -> bool {
+        let empty = ConnWatches::default();
+        let have = self.by_conn.get(&conn).unwrap_or(&empty);
+        let mut new: HashSet<&str> = HashSet::new();
+        let (mut count, mut bytes) = (have.paths.len(), have.bytes);
+        for p in paths {
+            if !have.paths.contains(p) && new.insert(p) {
+                count += 1;
+                bytes += p.len();
+                if count > limits.max_watches || bytes > limits.max_watch_bytes {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Distinct paths `conn` watches, and the sum of their lengths.
+    pub fn usage(&self, conn: ConnId) -> (usize, usize) {
+        self.by_conn
+            .get(&conn)
+            .map_or((0, 0), |c| (c.paths.len(), c.bytes))
     }
 
     /// The flags `conn` holds on `path`.
@@ -86,6 +140,9 @@ impl WatchTable {
             }
             if let Some(set) = self.by_conn.get_mut(&conn) {
                 set.remove(path);
+                if set.paths.is_empty() {
+                    self.by_conn.remove(&conn);
+                }
             }
         }
         removed
@@ -93,8 +150,8 @@ impl WatchTable {
 
     /// Drops every watch of a closed connection.
     pub fn remove_conn(&mut self, conn: ConnId) {
-        if let Some(paths) = self.by_conn.remove(&conn) {
-            for p in paths {
+        if let Some(watched) = self.by_conn.remove(&conn) {
+            for p in watched.paths {
                 if let Some(m) = self.by_path.get_mut(&p) {
                     if let Some(flags) = m.remove(&conn) {
                         if flags & kind::RECURSIVE != 0 {
@@ -188,6 +245,9 @@ impl WatchTable {
             m.remove(&conn);
             if let Some(set) = self.by_conn.get_mut(&conn) {
                 set.remove(p);
+                if set.paths.is_empty() {
+                    self.by_conn.remove(&conn);
+                }
             }
         }
         if m.is_empty() {
@@ -199,8 +259,9 @@ impl WatchTable {
     pub fn of_conn(&self, conn: ConnId) -> Vec<(String, u8)> {
         self.by_conn
             .get(&conn)
-            .map(|paths| {
-                paths
+            .map(|watched| {
+                watched
+                    .paths
                     .iter()
                     .map(|p| (p.to_string(), self.flags(conn, p)))
                     .collect()
@@ -247,6 +308,43 @@ mod tests {
         w.trigger(DELETED, "/a", 5, None, &r);
         let got = r.0.borrow();
         assert_eq!(got.len(), 2);
+        assert_eq!(w.counts(), (0, 0));
+    }
+
+    #[test]
+    fn limits_count_distinct_paths_and_their_bytes() {
+        let limits = crate::ops::WatchLimits {
+            max_watches: 2,
+            max_watch_bytes: 5,
+        };
+        let mut w = WatchTable::default();
+        assert!(w.room(1, ["/a", "/a", "/b"].into_iter(), limits));
+        assert!(!w.room(1, ["/a", "/b", "/c"].into_iter(), limits));
+        assert!(!w.room(1, ["/abcdef"].into_iter(), limits));
+        w.add(1, "/a", kind::DATA);
+        w.add(1, "/a", kind::CHILD);
+        assert_eq!(w.usage(1), (1, 2));
+        // Another kind on a watched path is free.
+        assert!(w.room(1, ["/a"].into_iter(), limits));
+        w.add(1, "/b", kind::DATA);
+        assert!(!w.room(1, ["/c"].into_iter(), limits));
+        assert!(
+            w.room(2, ["/c"].into_iter(), limits),
+            "limits are per connection"
+        );
+        // Firing a one-shot watch gives its room back.
+        let r = Rec::default();
+        w.trigger(DELETED, "/b", 5, None, &r);
+        assert_eq!(w.usage(1), (1, 2));
+        assert!(w.room(1, ["/c"].into_iter(), limits));
+        assert_eq!(
+            w.remove(1, "/a", kind::DATA | kind::CHILD),
+            kind::DATA | kind::CHILD
+        );
+        assert_eq!(w.usage(1), (0, 0));
+        w.add(1, "/x", kind::PERSISTENT);
+        w.remove_conn(1);
+        assert_eq!(w.usage(1), (0, 0));
         assert_eq!(w.counts(), (0, 0));
     }
 

@@ -34,6 +34,7 @@ pub mod codec;
 pub mod compat;
 pub mod consts;
 pub mod frame;
+pub mod fuzz;
 pub mod records;
 pub mod request;
 pub mod response;
