@@ -1097,15 +1097,16 @@ pub fn cases() -> Vec<Edge> {
             "UNIMPLEMENTED then close for unknown opcodes and top-level check",
             vec![LONG],
             vec![
-                sb(
+                // Not pipelined with a following request: whether ZooKeeper
+                // still answers a request read after an unknown opcode
+                // depends on a race between its request pipeline and the
+                // close it queues (both outcomes were seen).
+                s(
                     0,
-                    vec![
-                        Op::Raw {
-                            opcode: 999,
-                            body: vec![],
-                        },
-                        ex(r("")),
-                    ],
+                    Op::Raw {
+                        opcode: 999,
+                        body: vec![],
+                    },
                 ),
                 s(0, ex(r(""))),
                 reopen(0),
