@@ -167,6 +167,13 @@ impl OpResult {
 #[derive(Debug, Clone)]
 pub struct WriteCtx {
     pub session_id: i64,
+    /// For a client's write: the mod revision of the session record when
+    /// the connection attached to the session. The write commits only
+    /// while the record is unchanged, so once the session has moved to
+    /// another connection (or expired), nothing sent on this one can take
+    /// effect any more — ZooKeeper's SESSIONMOVED. `None` for zoe's own
+    /// writes (expiry, reaping).
+    pub attached_rev: Option<i64>,
     pub auth_ids: Vec<Id>,
     pub now_ms: i64,
     pub ttl_enabled: bool,
@@ -917,6 +924,7 @@ mod tests {
 
     fn ctx() -> WriteCtx {
         WriteCtx {
+            attached_rev: None,
             session_id: 77,
             auth_ids: vec![],
             now_ms: 1000,
@@ -1074,6 +1082,7 @@ mod batch_tests {
         let t = Tree::new();
         let l = Layout::new("");
         let c = WriteCtx {
+            attached_rev: None,
             session_id: 1,
             auth_ids: vec![],
             now_ms: 5,

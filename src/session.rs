@@ -77,7 +77,13 @@ pub struct Sessions {
 
 /// What a reconnecting client gets.
 pub enum Resume {
-    Ok { timeout_ms: i32, password: Vec<u8> },
+    Ok {
+        timeout_ms: i32,
+        password: Vec<u8>,
+        /// The session record's mod revision after this attach (see
+        /// `WriteCtx::attached_rev`).
+        record_rev: i64,
+    },
     Expired,
 }
 
@@ -164,12 +170,13 @@ impl Sessions {
         });
     }
 
-    /// Creates a session and returns (id, password, negotiated timeout).
+    /// Creates a session and returns (id, password, negotiated timeout,
+    /// the record's revision).
     pub async fn create(
         &self,
         requested_ms: i32,
         conn: ConnId,
-    ) -> Result<(i64, Vec<u8>, i32), etcd_client::Error> {
+    ) -> Result<(i64, Vec<u8>, i32, i64), etcd_client::Error> {
         let timeout = self.cfg.negotiate(requested_ms);
         let mut password = vec![0u8; 16];
         rand::thread_rng().fill(&mut password[..]);
@@ -199,19 +206,20 @@ impl Sessions {
             owner: self.instance.clone(),
         };
         let key = self.writer.replica().layout().session_key(id);
-        client
+        let put = client
             .put(
                 key,
                 layout::encode(&rec),
                 Some(PutOptions::new().with_lease(id)),
             )
             .await?;
+        let record_rev = put.header().map(|h| h.revision()).unwrap_or(0);
         self.local.lock().insert(id, Local::attached(timeout, conn));
         info!(
             session = format_args!("0x{id:x}"),
             timeout, "session created"
         );
-        Ok((id, password, timeout))
+        Ok((id, password, timeout, record_rev))
     }
 
     /// Re-attaches a session, possibly created on another instance, and
@@ -269,6 +277,7 @@ impl Sessions {
         if !resp.succeeded() {
             return Ok(Resume::Expired);
         }
+        let record_rev = resp.header().map(|h| h.revision()).unwrap_or(0);
         // Keep the lease from running out while the client was away.
         if let Ok(mut lc) = self.client.lease_client().keep_alive(id).await.map(|k| k.0) {
             let _ = lc.keep_alive().await;
@@ -288,6 +297,7 @@ impl Sessions {
         Ok(Resume::Ok {
             timeout_ms: timeout,
             password: password.to_vec(),
+            record_rev,
         })
     }
 
@@ -550,6 +560,7 @@ impl Sessions {
 fn cleanup_ctx(session_id: i64) -> WriteCtx {
     WriteCtx {
         session_id,
+        attached_rev: None,
         auth_ids: vec![crate::acl::super_id()],
         now_ms: now_ms(),
         ttl_enabled: false,
