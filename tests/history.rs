@@ -118,7 +118,7 @@ fn run(total: Duration, seed: u64, soak: bool) {
         }
         out
     });
-    let history = rec.history();
+    let history = rec.take();
     let ran = start.elapsed();
     let reconnects: u64 = stats.iter().map(|s| s.reconnects).sum();
     let moves: u64 = stats.iter().map(|s| s.moves).sum();

@@ -55,7 +55,7 @@ use std::hash::{Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{self, group_of, matches, Call, Expect, Outcome, Ret, State};
+use super::model::{self, group_of, matches, Call, Expect, Outcome, Ret, State, UndoLog};
 
 /// One operation as the client saw it. Times are nanoseconds since the
 /// start of the recording, taken before the request was written and after
@@ -657,7 +657,8 @@ struct Pos {
 
 struct Undo {
     entry: usize,
-    state: State,
+    /// What the entry changed in the state.
+    log: UndoLog,
     sess_max: i64,
     max_w: i64,
     max_o: i64,
@@ -666,7 +667,7 @@ struct Undo {
 }
 
 struct Choice {
-    cands: Vec<(usize, Option<State>)>,
+    cands: Vec<usize>,
     next: usize,
     undo: Option<Undo>,
 }
@@ -676,15 +677,6 @@ fn zobrist(i: usize, salt: u64) -> u128 {
     (i, salt, 0x5eed_u32).hash(&mut a);
     let mut b = DefaultHasher::new();
     (salt, i, 0xface_u32).hash(&mut b);
-    ((a.finish() as u128) << 64) | b.finish() as u128
-}
-
-fn state_hash(s: &State) -> u128 {
-    let mut a = DefaultHasher::new();
-    s.hash(&mut a);
-    let mut b = DefaultHasher::new();
-    0xdead_beef_u64.hash(&mut b);
-    s.hash(&mut b);
     ((a.finish() as u128) << 64) | b.finish() as u128
 }
 
@@ -940,49 +932,48 @@ impl<'a> Search<'a> {
         out
     }
 
-    fn candidates(&self, p: &Pos, state: &State) -> Vec<(usize, Option<State>)> {
+    fn candidates(&self, p: &Pos, state: &mut State) -> Vec<usize> {
         let b = self.bounds(p);
         let mut req = Vec::new();
         let mut opt = Vec::new();
+        let mut log = UndoLog::new();
         for x in self.window(p, b) {
             if self.gone(p, x) || !self.ready(p, x, b) {
                 continue;
             }
             let en = &self.e[x];
             let op = &self.h.ops[en.op];
-            let (next, expect) = state.run(&op.call);
+            // Try it in place, then undo.
+            let expect = state.apply(&op.call, &mut log);
+            let changed = !log.is_empty();
+            state.rollback(&mut log, 0);
             if en.required {
                 if !matches(&expect, &op.outcome) {
                     continue;
                 }
-                if en.observer {
-                    if self.greedy_safe(p, x) {
-                        return vec![(x, None)];
-                    }
-                    req.push((x, None));
-                } else {
-                    req.push((x, next));
+                if en.observer && self.greedy_safe(p, x) {
+                    return vec![x];
                 }
-            } else if let Some(n) = next {
-                if n != *state {
-                    opt.push((x, Some(n)));
-                }
+                req.push(x);
+            } else if changed {
+                // An optional op that would fail here has no effect: the
+                // same as leaving it out.
+                opt.push(x);
             }
         }
-        req.sort_by_key(|(x, _)| (self.e[*x].complete, *x));
-        opt.sort_by_key(|(x, _)| (self.h.ops[self.e[*x].op].invoke, *x));
+        req.sort_by_key(|x| (self.e[*x].complete, *x));
+        opt.sort_by_key(|x| (self.h.ops[self.e[*x].op].invoke, *x));
         req.extend(opt);
         req
     }
 
-    fn apply(&self, p: &mut Pos, state: &mut State, x: usize, next: Option<State>) -> Undo {
+    fn apply(&self, p: &mut Pos, state: &mut State, x: usize) -> Undo {
         let en = &self.e[x];
+        let mut log = UndoLog::new();
+        state.apply(&self.h.ops[en.op].call, &mut log);
         let undo = Undo {
             entry: x,
-            state: match next {
-                Some(n) => std::mem::replace(state, n),
-                None => state.clone(),
-            },
+            log,
             sess_max: p.sess_max[en.session],
             max_w: p.max_w,
             max_o: p.max_o,
@@ -1013,7 +1004,7 @@ impl<'a> Search<'a> {
         undo
     }
 
-    fn revert(&self, p: &mut Pos, state: &mut State, u: Undo) {
+    fn revert(&self, p: &mut Pos, state: &mut State, mut u: Undo) {
         let en = &self.e[u.entry];
         p.lin[u.entry] = false;
         p.zob ^= en.zob;
@@ -1025,7 +1016,7 @@ impl<'a> Search<'a> {
             p.lin_required -= 1;
         }
         p.ptr = u.ptr;
-        *state = u.state;
+        state.rollback(&mut u.log, 0);
     }
 
     /// Returns (search nodes, Ok or the anomaly).
@@ -1047,7 +1038,7 @@ impl<'a> Search<'a> {
         let mut visited: HashSet<u128> = HashSet::new();
         let mut nodes = 0u64;
         let mut deepest: Option<(usize, Vec<usize>, State, String)> = None;
-        let root = self.candidates(&p, &state);
+        let root = self.candidates(&p, &mut state);
         let mut stack = vec![Choice {
             cands: root,
             next: 0,
@@ -1061,7 +1052,7 @@ impl<'a> Search<'a> {
                 if top.cands.is_empty() && deepest.as_ref().is_none_or(|d| p.lin_required > d.0) {
                     let path: Vec<usize> = stack[..stack.len() - 1]
                         .iter()
-                        .map(|c| c.cands[c.next - 1].0)
+                        .map(|c| c.cands[c.next - 1])
                         .collect();
                     let why = self.explain(&p, &state);
                     deepest = Some((p.lin_required, path, state.clone(), why));
@@ -1069,9 +1060,9 @@ impl<'a> Search<'a> {
                 stack.pop();
                 continue;
             }
-            let (x, next) = top.cands[top.next].clone();
+            let x = top.cands[top.next];
             top.next += 1;
-            let u = self.apply(&mut p, &mut state, x, next);
+            let u = self.apply(&mut p, &mut state, x);
             top.undo = Some(u);
             if p.lin_required == self.n_required {
                 return (nodes, Ok(()));
@@ -1092,10 +1083,10 @@ impl<'a> Search<'a> {
                     }),
                 );
             }
-            if !visited.insert(p.zob ^ state_hash(&state)) {
+            if !visited.insert(p.zob ^ state.fingerprint()) {
                 continue;
             }
-            let cands = self.candidates(&p, &state);
+            let cands = self.candidates(&p, &mut state);
             stack.push(Choice {
                 cands,
                 next: 0,

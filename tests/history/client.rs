@@ -59,10 +59,11 @@ impl Recorder {
         self.ops.lock().unwrap().len()
     }
 
-    pub fn history(&self) -> History {
+    /// Takes the recorded history (the recorder is empty afterwards).
+    pub fn take(&self) -> History {
         History {
-            ops: self.ops.lock().unwrap().clone(),
-            notes: self.notes.lock().unwrap().clone(),
+            ops: std::mem::take(&mut *self.ops.lock().unwrap()),
+            notes: std::mem::take(&mut *self.notes.lock().unwrap()),
         }
     }
 }

@@ -284,12 +284,27 @@ pub struct Node {
     pub creates: i32,
 }
 
-/// The znodes of one group.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+/// Prior values of the nodes a write changed, oldest change first.
+pub type UndoLog = Vec<(String, Option<Node>)>;
+
+/// The znodes of one group, with a fingerprint of them kept up to date
+/// change by change (the search remembers states by it).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct State {
     /// The group's root path (its parent is outside and always exists).
     pub root: String,
     pub nodes: BTreeMap<String, Node>,
+    fp: u128,
+}
+
+fn entry_hash(path: &str, node: &Option<Node>) -> u128 {
+    use std::hash::{Hash, Hasher};
+    let Some(n) = node else { return 0 };
+    let mut a = std::collections::hash_map::DefaultHasher::new();
+    (path, n).hash(&mut a);
+    let mut b = std::collections::hash_map::DefaultHasher::new();
+    (0x51ed_u32, path, n).hash(&mut b);
+    ((a.finish() as u128) << 64) | b.finish() as u128
 }
 
 impl fmt::Display for State {
@@ -313,7 +328,13 @@ impl State {
         State {
             root: root.to_string(),
             nodes: BTreeMap::new(),
+            fp: 0,
         }
+    }
+
+    /// Identifies the state (with the group root, which never changes).
+    pub fn fingerprint(&self) -> u128 {
+        self.fp
     }
 
     fn in_group(&self, path: &str) -> bool {
@@ -345,18 +366,42 @@ impl State {
         ))
     }
 
-    fn bump_parent(&mut self, path: &str, create: bool) {
-        let parent = parent_of(path).to_string();
-        if let Some(p) = self.nodes.get_mut(&parent) {
+    /// Sets (or removes) one node, logging its prior value.
+    fn put(&mut self, path: &str, node: Option<Node>, log: &mut UndoLog) {
+        let old = match &node {
+            Some(n) => self.nodes.insert(path.to_string(), n.clone()),
+            None => self.nodes.remove(path),
+        };
+        self.fp ^= entry_hash(path, &old) ^ entry_hash(path, &node);
+        log.push((path.to_string(), old));
+    }
+
+    /// Undoes the changes logged from `from` on, newest first.
+    pub fn rollback(&mut self, log: &mut UndoLog, from: usize) {
+        while log.len() > from {
+            let (path, old) = log.pop().expect("non-empty");
+            let cur = match &old {
+                Some(n) => self.nodes.insert(path.clone(), n.clone()),
+                None => self.nodes.remove(&path),
+            };
+            self.fp ^= entry_hash(&path, &cur) ^ entry_hash(&path, &old);
+        }
+    }
+
+    fn bump_parent(&mut self, path: &str, create: bool, log: &mut UndoLog) {
+        let parent = parent_of(path);
+        if let Some(p) = self.nodes.get(parent) {
+            let mut p = p.clone();
             p.cversion = p.cversion.wrapping_add(1);
             if create {
                 p.creates = p.creates.wrapping_add(1);
             }
+            self.put(parent, Some(p), log);
         }
     }
 
     /// Applies one write op; the expected result, or the error code.
-    fn apply_one(&mut self, call: &Call) -> Result<Expect, i32> {
+    fn apply_one(&mut self, call: &Call, log: &mut UndoLog) -> Result<Expect, i32> {
         match call {
             Call::Create {
                 path,
@@ -379,16 +424,14 @@ impl State {
                 if self.nodes.contains_key(&name) {
                     return Err(NODE_EXISTS);
                 }
-                self.nodes.insert(
-                    name.clone(),
-                    Node {
-                        data: data.clone(),
-                        version: 0,
-                        cversion: 0,
-                        creates: 0,
-                    },
-                );
-                self.bump_parent(&name, true);
+                let node = Node {
+                    data: data.clone(),
+                    version: 0,
+                    cversion: 0,
+                    creates: 0,
+                };
+                self.put(&name, Some(node), log);
+                self.bump_parent(&name, true, log);
                 Ok(Expect::Created(name))
             }
             Call::Delete { path, version } => {
@@ -404,8 +447,8 @@ impl State {
                 if !self.children(path).is_empty() {
                     return Err(NOT_EMPTY);
                 }
-                self.nodes.remove(path);
-                self.bump_parent(path, false);
+                self.put(path, None, log);
+                self.bump_parent(path, false, log);
                 Ok(Expect::Deleted)
             }
             Call::SetData {
@@ -413,14 +456,16 @@ impl State {
                 data,
                 version,
             } => {
-                let Some(n) = self.nodes.get_mut(path) else {
+                let Some(n) = self.nodes.get(path) else {
                     return Err(NO_NODE);
                 };
                 if *version != -1 && *version != n.version {
                     return Err(BAD_VERSION);
                 }
+                let mut n = n.clone();
                 n.data = data.clone();
                 n.version = n.version.wrapping_add(1);
+                self.put(path, Some(n), log);
                 Ok(Expect::Stat(self.stat_of(path).expect("just set")))
             }
             Call::Check { path, version } => {
@@ -441,41 +486,48 @@ impl State {
         }
     }
 
-    /// Runs `call` on this state. For a write, the state afterwards (this
-    /// one unchanged if it fails) and what the reply must be.
-    pub fn run(&self, call: &Call) -> (Option<State>, Expect) {
+    /// Runs `call` on this state, in place: a write that succeeds changes
+    /// it (its prior values appended to `log`), one that fails leaves it
+    /// as it was. Returns what the reply must be.
+    pub fn apply(&mut self, call: &Call, log: &mut UndoLog) -> Expect {
         match call {
             Call::GetData { path } => match self.nodes.get(path) {
-                Some(n) => (
-                    None,
-                    Expect::Data(n.data.clone(), self.stat_of(path).expect("exists")),
-                ),
-                None => (None, Expect::Fail(NO_NODE, None)),
+                Some(n) => Expect::Data(n.data.clone(), self.stat_of(path).expect("exists")),
+                None => Expect::Fail(NO_NODE, None),
             },
-            Call::Exists { path } => (None, Expect::Exists(self.stat_of(path))),
+            Call::Exists { path } => Expect::Exists(self.stat_of(path)),
             Call::GetChildren { path } => match self.nodes.get(path) {
-                Some(_) => (None, Expect::Children(self.children(path))),
-                None => (None, Expect::Fail(NO_NODE, None)),
+                Some(_) => Expect::Children(self.children(path)),
+                None => Expect::Fail(NO_NODE, None),
             },
             Call::Multi(ops) => {
-                let mut next = self.clone();
+                let from = log.len();
                 let mut results = Vec::new();
                 for (i, op) in ops.iter().enumerate() {
-                    match next.apply_one(op) {
+                    match self.apply_one(op, log) {
                         Ok(e) => results.push(e),
-                        Err(code) => return (None, Expect::Fail(code, Some(i))),
+                        Err(code) => {
+                            self.rollback(log, from);
+                            return Expect::Fail(code, Some(i));
+                        }
                     }
                 }
-                (Some(next), Expect::Multi(results))
+                Expect::Multi(results)
             }
-            single => {
-                let mut next = self.clone();
-                match next.apply_one(single) {
-                    Ok(e) => (Some(next), e),
-                    Err(code) => (None, Expect::Fail(code, None)),
-                }
-            }
+            single => match self.apply_one(single, log) {
+                Ok(e) => e,
+                Err(code) => Expect::Fail(code, None),
+            },
         }
+    }
+
+    /// Runs `call` on a copy: the state afterwards if it changed, and what
+    /// the reply must be.
+    pub fn run(&self, call: &Call) -> (Option<State>, Expect) {
+        let mut next = self.clone();
+        let mut log = UndoLog::new();
+        let e = next.apply(call, &mut log);
+        ((!log.is_empty()).then_some(next), e)
     }
 }
 

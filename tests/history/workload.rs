@@ -178,7 +178,7 @@ impl Worker {
                     false,
                 )
             }
-            59..=65 => {
+            59..=64 => {
                 let data = self.data();
                 (
                     Call::Create {
@@ -189,9 +189,11 @@ impl Worker {
                     false,
                 )
             }
-            66..=71 => (Call::GetChildren { path: q }, false),
-            72..=73 => (Call::GetChildren { path: q }, true),
-            74..=79 => match self.seen_child(&q) {
+            65..=70 => (Call::GetChildren { path: q }, false),
+            71..=72 => (Call::GetChildren { path: q }, true),
+            // Deletes outnumber creates so the queues stay short (many
+            // deletes race for the same child and fail).
+            73..=80 => match self.seen_child(&q) {
                 Some(child) => (
                     Call::Delete {
                         path: child,
@@ -201,7 +203,7 @@ impl Worker {
                 ),
                 None => (Call::GetChildren { path: q }, false),
             },
-            80..=82 => match self.seen_child(&q) {
+            81..=82 => match self.seen_child(&q) {
                 Some(child) => (Call::GetData { path: child }, false),
                 None => (Call::GetChildren { path: q }, false),
             },
