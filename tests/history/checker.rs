@@ -147,7 +147,7 @@ fn secs(ns: u64) -> String {
 /// One line describing an op.
 pub fn describe(op: &Op) -> String {
     let mut s = format!(
-        "#{} c{} s{:x}@zoe{} [{}–{}] {}",
+        "#{} c{} s{:x}@srv{} [{}–{}] {}",
         op.id,
         op.client,
         op.session,

@@ -294,13 +294,13 @@ impl Client {
                 if response.time_out > 0 {
                     if self.session != 0 && response.session_id != self.session {
                         panic!(
-                            "resuming session {:x} on zoe{i} answered session {:x}",
+                            "resuming session {:x} on server {i} answered session {:x}",
                             self.session, response.session_id
                         );
                     }
                     if self.session == 0 {
                         self.rec.note(format!(
-                            "c{} opened session {:x} on zoe{i}",
+                            "c{} opened session {:x} on server {i}",
                             self.id, response.session_id
                         ));
                     } else {
@@ -314,7 +314,7 @@ impl Client {
                 }
                 // The session is gone: ZooKeeper clients start a new one.
                 self.rec.note(format!(
-                    "c{}: session {:x} expired (told by zoe{i})",
+                    "c{}: session {:x} expired (told by server {i})",
                     self.id, self.session
                 ));
                 self.stats.expired += 1;

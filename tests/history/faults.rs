@@ -2,7 +2,9 @@
 //! instances on one etcd; a zoe killed with SIGKILL and restarted, a zoe
 //! paused with SIGSTOP (its clients time out and move; when it resumes its
 //! replica is behind and it still holds requests it read before), etcd
-//! killed and restarted on the same data directory.
+//! killed and restarted on the same data directory. With
+//! `ZOE_TEST_TARGET=zookeeper` the same faults (but etcd's) hit the
+//! members of a ZooKeeper 3.9.5 ensemble instead.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -14,7 +16,9 @@ use rand::rngs::StdRng;
 use rand::Rng;
 
 use super::client::Recorder;
-use crate::support::{etcd_bin, free_port, unique_prefix, ServerProcess, TestDir, Zoe};
+use crate::support::{
+    etcd_bin, free_port, unique_prefix, ServerProcess, TargetKind, TestDir, Zoe, ZooKeeperEnsemble,
+};
 
 /// A single-member etcd that can be killed and restarted on its data
 /// directory and ports.
@@ -114,10 +118,17 @@ impl Etcd {
     }
 }
 
-/// etcd plus the zoe instances serving it.
+/// The servers under test: zoe instances on one etcd, or (to check that
+/// the checker holds the reference to the same rules) a ZooKeeper 3.9.5
+/// ensemble.
+enum Servers {
+    // Field order: the zoe instances go before their etcd.
+    Zoe { zoes: Vec<Zoe>, etcd: Etcd },
+    ZooKeeper(ZooKeeperEnsemble),
+}
+
 pub struct Cluster {
-    pub zoes: Vec<Zoe>,
-    pub etcd: Etcd,
+    servers: Servers,
     paused: Vec<bool>,
 }
 
@@ -129,69 +140,101 @@ fn signal(pid: u32, sig: &str) {
 }
 
 impl Cluster {
-    /// `n` zoe instances; the first commits in groups (`--group-commit`),
-    /// the others one transaction per write, so both write paths serve
-    /// the same sessions.
-    pub fn start(n: usize) -> Cluster {
-        let etcd = Etcd::start();
-        let prefix = unique_prefix("history");
-        let zoes = (0..n)
-            .map(|i| {
-                let args: &[&str] = if i == 0 { &["--group-commit"] } else { &[] };
-                Zoe::start_with(&etcd.endpoint(), &prefix, args)
-            })
-            .collect();
+    /// `n` servers. Of zoe instances, the first commits in groups
+    /// (`--group-commit`), the others one transaction per write, so both
+    /// write paths serve the same sessions.
+    pub fn start(kind: TargetKind, n: usize) -> Cluster {
+        let servers = match kind {
+            TargetKind::Zoe => {
+                let etcd = Etcd::start();
+                let prefix = unique_prefix("history");
+                let zoes = (0..n)
+                    .map(|i| {
+                        let args: &[&str] = if i == 0 { &["--group-commit"] } else { &[] };
+                        Zoe::start_with(&etcd.endpoint(), &prefix, args)
+                    })
+                    .collect();
+                Servers::Zoe { zoes, etcd }
+            }
+            TargetKind::ZooKeeper => Servers::ZooKeeper(ZooKeeperEnsemble::start(n)),
+        };
         Cluster {
-            zoes,
-            etcd,
+            servers,
             paused: vec![false; n],
         }
     }
 
     pub fn addrs(&self) -> Vec<String> {
-        self.zoes.iter().map(|z| z.addr()).collect()
+        match &self.servers {
+            Servers::Zoe { zoes, .. } => zoes.iter().map(|z| z.addr()).collect(),
+            Servers::ZooKeeper(e) => e.addrs(),
+        }
+    }
+
+    fn pid(&self, i: usize) -> Option<u32> {
+        match &self.servers {
+            Servers::Zoe { zoes, .. } => zoes[i].pid(),
+            Servers::ZooKeeper(e) => e.members[i].pid(),
+        }
+    }
+
+    fn running(&mut self, i: usize) -> bool {
+        match &mut self.servers {
+            Servers::Zoe { zoes, .. } => zoes[i].is_running(),
+            Servers::ZooKeeper(e) => e.members[i].is_running(),
+        }
     }
 
     pub fn kill(&mut self, i: usize, rec: &Recorder) {
-        rec.note(format!("SIGKILL zoe{i}"));
+        rec.note(format!("SIGKILL server {i}"));
         self.paused[i] = false;
-        self.zoes[i].kill();
+        match &mut self.servers {
+            Servers::Zoe { zoes, .. } => zoes[i].kill(),
+            Servers::ZooKeeper(e) => e.members[i].kill(),
+        }
     }
 
     pub fn restart(&mut self, i: usize, rec: &Recorder) {
-        self.zoes[i].restart();
-        rec.note(format!("zoe{i} restarted"));
+        match &mut self.servers {
+            Servers::Zoe { zoes, .. } => zoes[i].restart(),
+            Servers::ZooKeeper(e) => e.members[i].restart(),
+        }
+        rec.note(format!("server {i} restarted"));
     }
 
     pub fn pause(&mut self, i: usize, rec: &Recorder) {
-        if let Some(pid) = self.zoes[i].pid() {
-            rec.note(format!("SIGSTOP zoe{i}"));
+        if let Some(pid) = self.pid(i) {
+            rec.note(format!("SIGSTOP server {i}"));
             signal(pid, "STOP");
             self.paused[i] = true;
         }
     }
 
     pub fn resume(&mut self, i: usize, rec: &Recorder) {
-        if let Some(pid) = self.zoes[i].pid() {
+        if let Some(pid) = self.pid(i) {
             signal(pid, "CONT");
             self.paused[i] = false;
-            rec.note(format!("SIGCONT zoe{i}"));
+            rec.note(format!("SIGCONT server {i}"));
         }
     }
 
+    /// Kills etcd and starts it again after `down`; a ZooKeeper ensemble
+    /// has no etcd, so there this is skipped.
     pub fn restart_etcd(&mut self, down: Duration, rec: &Recorder) {
-        rec.note("SIGKILL etcd");
-        self.etcd.restart(down);
-        rec.note("etcd restarted");
+        if let Servers::Zoe { etcd, .. } = &mut self.servers {
+            rec.note("SIGKILL etcd");
+            etcd.restart(down);
+            rec.note("etcd restarted");
+        }
     }
 
     /// Resumes whatever is paused and restarts whatever is dead.
     pub fn heal(&mut self, rec: &Recorder) {
-        for i in 0..self.zoes.len() {
+        for i in 0..self.paused.len() {
             if self.paused[i] {
                 self.resume(i, rec);
             }
-            if !self.zoes[i].is_running() {
+            if !self.running(i) {
                 self.restart(i, rec);
             }
         }
@@ -240,7 +283,7 @@ pub fn random_schedule(
     total: Duration,
     rng: &mut StdRng,
 ) {
-    let n = c.zoes.len();
+    let n = c.paused.len();
     while start.elapsed() + Duration::from_secs(10) < total {
         thread::sleep(Duration::from_millis(rng.gen_range(2_000..6_000)));
         let i = rng.gen_range(0..n);
