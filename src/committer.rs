@@ -33,6 +33,12 @@ pub struct Committer {
 /// for keeping a batch under etcd's --max-txn-ops.
 const ETCD_OPS_PER_OP: usize = 4;
 
+/// What a write costs of a transaction's --max-txn-ops: its ops' puts and
+/// compares, plus the compare on its session's record.
+fn cost(ops: &[WriteOp]) -> usize {
+    ops.len().max(1) * ETCD_OPS_PER_OP + 1
+}
+
 /// Data bytes one batch may carry, under etcd's default request limit
 /// (--max-request-bytes, 1.5 MiB) with room for keys and metadata. A
 /// single larger write still goes alone.
@@ -52,7 +58,7 @@ fn data_bytes(ops: &[WriteOp]) -> usize {
 impl Committer {
     pub fn start(writer: Writer, max_txn_ops: usize) -> Committer {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(writer, rx, max_txn_ops.max(ETCD_OPS_PER_OP)));
+        tokio::spawn(run(writer, rx, max_txn_ops.max(ETCD_OPS_PER_OP + 1)));
         Committer { tx }
     }
 
@@ -75,11 +81,11 @@ async fn run(writer: Writer, mut rx: mpsc::UnboundedReceiver<Job>, max_txn_ops: 
                 None => return,
             },
         };
-        let mut budget = first.ops.len().max(1) * ETCD_OPS_PER_OP;
+        let mut budget = cost(&first.ops);
         let mut bytes = data_bytes(&first.ops);
         let mut jobs = vec![first];
         while let Ok(j) = rx.try_recv() {
-            let cost = j.ops.len().max(1) * ETCD_OPS_PER_OP;
+            let cost = cost(&j.ops);
             let size = data_bytes(&j.ops);
             if budget + cost > max_txn_ops || bytes + size > MAX_BATCH_BYTES {
                 held = Some(j);

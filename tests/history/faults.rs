@@ -27,15 +27,22 @@ pub struct Etcd {
     process: Option<ServerProcess>,
     client_port: u16,
     peer_port: u16,
+    max_txn_ops: usize,
     dir: TestDir,
 }
 
 impl Etcd {
     pub fn start() -> Etcd {
+        Etcd::start_with_max_txn_ops(1024)
+    }
+
+    /// With etcd's `--max-txn-ops` (its own default is 128).
+    pub fn start_with_max_txn_ops(max_txn_ops: usize) -> Etcd {
         let mut e = Etcd {
             process: None,
             client_port: free_port(),
             peer_port: free_port(),
+            max_txn_ops,
             dir: TestDir::new("history-etcd"),
         };
         e.launch();
@@ -63,7 +70,7 @@ impl Etcd {
             .arg("--initial-cluster-state")
             .arg("new")
             .arg("--max-txn-ops")
-            .arg("1024")
+            .arg(self.max_txn_ops.to_string())
             .arg("--logger")
             .arg("zap")
             .arg("--log-outputs")

@@ -9,6 +9,10 @@
 //!   session left).
 //! * What the lagging instance answers must not carry a zxid from before
 //!   writes that were acknowledged before the request was sent.
+//!
+//! And what the fix must not break: the compare on the session record
+//! that every write now carries counts against etcd's --max-txn-ops, so
+//! a group-commit batch must leave room for it.
 
 use std::process::Command;
 use std::time::Duration;
@@ -16,6 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use jute::{CreateRequest, GetDataRequest, Request, Response, SetDataRequest, SyncRequest};
 
+use super::faults::Etcd;
 use super::zk_client::{ConnectOpts, Handshake, Outcome, ZkConn};
 use crate::support::{unique_prefix, EtcdServer, Zoe};
 
@@ -157,4 +162,49 @@ fn a_paused_instance_neither_applies_nor_misdates_a_moved_sessions_requests() {
     });
     a.kill();
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn group_commit_leaves_room_for_session_compares_in_a_batch() {
+    // etcd and zoe both at etcd's default of 128 operations per
+    // transaction; many sessions create nodes under distinct parents at
+    // once, so batches are as large as zoe allows and share no compares.
+    let etcd = Etcd::start_with_max_txn_ops(128);
+    let zoe = Zoe::start_with(
+        &etcd.endpoint(),
+        &unique_prefix("batch"),
+        &["--group-commit", "--etcd-max-txn-ops", "128"],
+    );
+    // (zoe admits 60 connections from one address by default.)
+    const SESSIONS: usize = 50;
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let create = |path: String| {
+            Request::Create(CreateRequest {
+                path,
+                data: Some(Bytes::from_static(b"x")),
+                acl: jute::Acl::open_acl_unsafe(),
+                flags: 0,
+            })
+        };
+        let mut conns = Vec::new();
+        for i in 0..SESSIONS {
+            let c = connect(&zoe.addr(), 0, &[0; 16], 0).await;
+            ok(&c, &create(format!("/p{i}"))).await;
+            conns.push(c);
+        }
+        for round in 0..3 {
+            let pending: Vec<_> = conns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| c.send(&create(format!("/p{i}/c{round}"))))
+                .collect();
+            for (i, p) in pending.into_iter().enumerate() {
+                match p.wait(WAIT).await {
+                    Outcome::Reply(r) if r.header.err == 0 => {}
+                    other => panic!("create /p{i}/c{round} in a full batch: {other:?}"),
+                }
+            }
+        }
+    });
 }
