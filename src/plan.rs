@@ -630,6 +630,15 @@ impl<'a> Planner<'a> {
         // Apply: the new node, then the parent's counters.
         let now = self.ctx.now_ms;
         let session = self.ctx.session_id;
+        if self.node(&final_path).orig_exists {
+            // Re-created in place (deleted earlier in this transaction): the
+            // key stays, etcd continues its version, and the version offset
+            // written now is reckoned from the version the replica saw. A
+            // delete does not care about that version, so nothing else
+            // guarantees it is still the key's; without this, a setData
+            // committed elsewhere meanwhile made the new node's version 1.
+            self.guard(&final_path, Guard::Modified);
+        }
         self.guard(&parent, Guard::Children);
         self.touch(&final_path);
         let n = self.edit(&final_path);
@@ -965,6 +974,40 @@ mod tests {
             Plan::Fail { index, code, .. } => (index, code),
             Plan::Commit { .. } => panic!("expected a failure"),
         }
+    }
+
+    #[test]
+    fn a_node_recreated_in_place_guards_the_version_its_offset_assumes() {
+        // Deleted (any version) and created again in one transaction, as
+        // one multi or as two requests of a group-commit batch.
+        let t = tree_with(&[("/x", 5)]);
+        let l = Layout::new("");
+        let c = ctx();
+        let delete = WriteOp::Delete {
+            path: "/x".into(),
+            version: -1,
+        };
+        for batch in [
+            vec![vec![delete.clone(), create("/x", 0)]],
+            vec![vec![delete.clone()], vec![create("/x", 0)]],
+        ] {
+            let mut planner = Planner::new(&t, &l, &c);
+            for ops in &batch {
+                assert!(planner.plan_request(ops, &c).is_ok());
+            }
+            assert!(
+                planner
+                    .guards
+                    .contains(&("/x".to_string(), Guard::Modified)),
+                "the data key's mod_revision is not compared"
+            );
+        }
+        // A plain delete does not depend on it.
+        let mut planner = Planner::new(&t, &l, &c);
+        assert!(planner.plan_request(&[delete], &c).is_ok());
+        assert!(!planner
+            .guards
+            .contains(&("/x".to_string(), Guard::Modified)));
     }
 
     #[test]

@@ -143,12 +143,12 @@ fn run(total: Duration, seed: u64, soak: bool) {
             .count()
     ));
     drop(cluster);
-    verify(&history, &format!("seed {seed}"));
+    verify(&history, &format!("seed {seed}"), true);
 }
 
-/// Checks a history; on anomalies, saves it (for `ZOE_HISTORY_REPLAY`)
-/// and fails.
-fn verify(history: &History, what: &str) {
+/// Checks a history; on anomalies, saves it (if `save`, for
+/// `ZOE_HISTORY_REPLAY`) and fails.
+fn verify(history: &History, what: &str, save: bool) {
     let checked_at = Instant::now();
     let report = check(history, &Options::default());
     say(&format!(
@@ -159,7 +159,7 @@ fn verify(history: &History, what: &str) {
     for a in report.anomalies.iter().take(10) {
         say(&format!("--- anomaly: {}\n{}", a.kind, a.text));
     }
-    if !report.anomalies.is_empty() {
+    if save && !report.anomalies.is_empty() {
         let path = std::env::temp_dir().join(format!("zoe-history-{}.json", std::process::id()));
         match serde_json::to_vec(history).map(|b| std::fs::write(&path, b)) {
             Ok(Ok(())) => say(&format!(
@@ -186,7 +186,7 @@ fn consistency_under_faults() {
     if let Ok(file) = std::env::var("ZOE_HISTORY_REPLAY") {
         let bytes = std::fs::read(&file).expect("read the saved history");
         let history: History = serde_json::from_slice(&bytes).expect("parse the saved history");
-        verify(&history, &file);
+        verify(&history, &file, false);
         return;
     }
     if let Some(secs) = std::env::var("ZOE_HISTORY_SOAK")

@@ -1,4 +1,4 @@
-//! What the history checker found, pinned down: a zoe instance paused
+//! What the history checker found, pinned down. A zoe instance paused
 //! with SIGSTOP, whose client moved its session to another instance,
 //! resumes with requests of that session still unread in its socket, and
 //! with a replica far behind etcd.
@@ -10,9 +10,13 @@
 //! * What the lagging instance answers must not carry a zxid from before
 //!   writes that were acknowledged before the request was sent.
 //!
-//! And what the fix must not break: the compare on the session record
-//! that every write now carries counts against etcd's --max-txn-ops, so
-//! a group-commit batch must leave room for it.
+//! A soak found one more: a node deleted and re-created in one transaction
+//! (a multi, or two requests of a group-commit batch) while another
+//! instance changed its data reported version 1 instead of 0.
+//!
+//! And what the session fix must not break: the compare on the session
+//! record that every write now carries counts against etcd's
+//! --max-txn-ops, so a group-commit batch must leave room for it.
 
 use std::process::Command;
 use std::time::Duration;
@@ -204,6 +208,65 @@ fn group_commit_leaves_room_for_session_compares_in_a_batch() {
                     Outcome::Reply(r) if r.header.err == 0 => {}
                     other => panic!("create /p{i}/c{round} in a full batch: {other:?}"),
                 }
+            }
+        }
+    });
+}
+
+#[test]
+fn a_node_deleted_and_recreated_in_one_multi_starts_at_version_zero() {
+    // One instance re-creates /x in a multi while another changes its
+    // data: when the multi was planned before the setData reached its
+    // replica, the re-created node used to report version 1.
+    let etcd = EtcdServer::start();
+    let prefix = unique_prefix("recreate");
+    let a = Zoe::start_with(&etcd.endpoint(), &prefix, &[]);
+    let b = Zoe::start_with(&etcd.endpoint(), &prefix, &[]);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let on_a = connect(&a.addr(), 0, &[0; 16], 0).await;
+        let on_b = connect(&b.addr(), 0, &[0; 16], 0).await;
+        let create = |data: &'static [u8]| jute::CreateRequest {
+            path: "/x".into(),
+            data: Some(Bytes::from_static(data)),
+            acl: jute::Acl::open_acl_unsafe(),
+            flags: 0,
+        };
+        ok(&on_a, &Request::Create(create(b"first"))).await;
+        for round in 0..150 {
+            let multi = Request::Multi(jute::MultiRequest {
+                ops: vec![
+                    jute::MultiOp::Delete(jute::DeleteRequest {
+                        path: "/x".into(),
+                        version: -1,
+                    }),
+                    jute::MultiOp::Create(create(b"again")),
+                ],
+            });
+            let set = on_b.send(&set("/x", b"changed", -1));
+            let recreated = on_a.send(&multi);
+            let _ = set.wait(WAIT).await;
+            let _ = recreated.wait(WAIT).await;
+            ok(&on_b, &Request::Sync(SyncRequest { path: "/x".into() })).await;
+            let (_, body) = ok(
+                &on_b,
+                &Request::GetData(GetDataRequest {
+                    path: "/x".into(),
+                    watch: false,
+                }),
+            )
+            .await;
+            let Response::GetData(d) = body else {
+                panic!("getData body")
+            };
+            // Either order is fine; but a node whose data is still the
+            // multi's was created by it and never changed since.
+            if d.data.as_deref() == Some(&b"again"[..]) {
+                assert_eq!(
+                    d.stat.version, 0,
+                    "round {round}: re-created node at version {}",
+                    d.stat.version
+                );
             }
         }
     });
