@@ -18,7 +18,7 @@
 //!   order (its Stat's mzxid); a read stamped zxid Z shows exactly the
 //!   writes up to Z; a session's zxids never decrease.
 //!
-//! The search (`search`) is the algorithm of Wing & Gong with Lowe's
+//! The search (`Search`) is the algorithm of Wing & Gong with Lowe's
 //! memoisation, as in Knossos and Porcupine, run per group of znodes
 //! (P-compositionality: a group is an independent object). A linearization
 //! is built op by op; at each step the candidates are the ops whose
@@ -33,8 +33,10 @@
 //!   it may be stale;
 //! * session order: A and B belong to one session, A sent first;
 //! * zxids: a write with zxid w precedes writes with larger zxids and the
-//!   reads (and failed writes) stamped zxid >= w; those stamped below w
-//!   precede it.
+//!   reads stamped zxid >= w; reads stamped below w precede it. Failed
+//!   writes likewise, except that one stamped w itself may come before
+//!   it (with --group-commit, writes committed together share a zxid, and
+//!   a write of the batch may fail before a later one succeeds).
 //!
 //! An op with an unknown outcome is optional: it may be placed anywhere its
 //! constraints allow, or nowhere; once an op that must follow it is placed,
@@ -98,9 +100,9 @@ pub struct Anomaly {
 pub struct Options {
     /// Use reply zxids and Stat zxids as witnesses of the order.
     pub zxids: bool,
-    /// Search nodes allowed per group before giving up (a give-up is
-    /// reported as an anomaly: the checker never passes what it could not
-    /// check).
+    /// Search steps allowed per group before giving up, at least 50 per
+    /// op of the group (a give-up is reported as an anomaly: the checker
+    /// never passes what it could not check).
     pub budget: u64,
 }
 
@@ -1035,6 +1037,7 @@ impl<'a> Search<'a> {
         if p.lin_required == self.n_required {
             return (0, Ok(()));
         }
+        let budget = self.opts.budget.max(self.e.len() as u64 * 50);
         let mut visited: HashSet<u128> = HashSet::new();
         let mut nodes = 0u64;
         let mut deepest: Option<(usize, Vec<usize>, State, String)> = None;
@@ -1068,7 +1071,7 @@ impl<'a> Search<'a> {
                 return (nodes, Ok(()));
             }
             nodes += 1;
-            if nodes > self.opts.budget {
+            if nodes > budget {
                 return (
                     nodes,
                     Err(Anomaly {
@@ -1077,7 +1080,7 @@ impl<'a> Search<'a> {
                             "group {}: no verdict within {} search steps ({} ops); \
                              the history could not be checked",
                             self.group,
-                            self.opts.budget,
+                            budget,
                             self.e.len()
                         ),
                     }),
@@ -1117,27 +1120,26 @@ impl<'a> Search<'a> {
         let mut out = String::new();
         for &x in pending.iter().take(6) {
             let op = &self.h.ops[self.e[x].op];
-            let (_, expect) = state.run(&op.call);
             let _ = writeln!(out, "    {}", describe(op));
             // Follow what it waits for, to an op that cannot go next.
             let mut cur = x;
-            let mut expect = expect;
             let mut hops = 0;
             while let Some(bl) = self.blocker(p, cur) {
                 let bop = &self.h.ops[self.e[bl].op];
                 let _ = writeln!(out, "        must follow {}", describe(bop));
                 cur = bl;
-                expect = state.run(&bop.call).1;
                 hops += 1;
                 if hops == 4 || bl == x {
                     break;
                 }
             }
             if self.blocker(p, cur).is_none() {
+                let cop = &self.h.ops[self.e[cur].op];
+                let expect = state.run(&cop.call).1;
                 let _ = writeln!(
                     out,
                     "        for which the model says {}",
-                    expect_text(&expect)
+                    expect_text(&expect, &cop.outcome)
                 );
             }
         }
@@ -1175,6 +1177,12 @@ impl<'a> Search<'a> {
     }
 }
 
-fn expect_text(e: &Expect) -> String {
+/// What the model expected, and for child lists how the reply differs.
+fn expect_text(e: &Expect, got: &Outcome) -> String {
+    if let (Expect::Children(want), Outcome::Ok(Ret::Children(have))) = (e, got) {
+        let missing: Vec<&String> = want.iter().filter(|c| !have.contains(c)).collect();
+        let extra: Vec<&String> = have.iter().filter(|c| !want.contains(c)).collect();
+        return format!("{e}: the reply lacks {missing:?} and has {extra:?} too");
+    }
     format!("{e}")
 }

@@ -145,6 +145,19 @@ impl fmt::Display for Call {
     }
 }
 
+/// Child names, long lists shortened to their ends.
+pub fn names(c: &[String]) -> String {
+    if c.len() <= 8 {
+        return format!("{c:?}");
+    }
+    format!(
+        "{:?} … {:?} ({} names)",
+        &c[..3],
+        &c[c.len() - 3..],
+        c.len()
+    )
+}
+
 pub fn show(data: &[u8]) -> String {
     match std::str::from_utf8(data) {
         Ok(s) => format!("{s:?}"),
@@ -223,7 +236,7 @@ impl fmt::Display for Ret {
             Ret::Data(d, s) => write!(f, "{} ({s})", show(d)),
             Ret::Exists(None) => write!(f, "absent"),
             Ret::Exists(Some(s)) => write!(f, "present ({s})"),
-            Ret::Children(c) => write!(f, "{c:?}"),
+            Ret::Children(c) => write!(f, "{}", names(c)),
         }
     }
 }
@@ -580,7 +593,7 @@ impl fmt::Display for Expect {
                 st(f, s)?;
                 write!(f, ")")
             }
-            Expect::Children(c) => write!(f, "ok {c:?}"),
+            Expect::Children(c) => write!(f, "ok {}", names(c)),
             Expect::Fail(code, None) => write!(f, "{}", code_name(*code)),
             Expect::Fail(code, Some(i)) => write!(f, "{} at op {i}", code_name(*code)),
         }
