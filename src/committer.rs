@@ -33,9 +33,19 @@ pub struct Committer {
     tx: mpsc::UnboundedSender<Job>,
 }
 
-/// etcd operations a ZooKeeper op may need (data, meta, child records),
-/// for keeping a batch under etcd's --max-txn-ops.
-const ETCD_OPS_PER_OP: usize = 4;
+/// etcd operations or compares a ZooKeeper op may need, for keeping a
+/// batch under etcd's --max-txn-ops (which bounds each list of a
+/// transaction). The largest is a versioned delete: compares on the
+/// parent's data and meta keys, on the node's data key (existence and
+/// version), meta key and both child counters — and, as puts and deletes,
+/// the node's four keys plus the parent's two counters.
+const ETCD_OPS_PER_OP: usize = 7;
+
+/// What a write costs of a transaction's --max-txn-ops: its ops' puts and
+/// compares, plus the compare on its session's record.
+fn cost(ops: &[WriteOp]) -> usize {
+    ops.len().max(1) * ETCD_OPS_PER_OP + 1
+}
 
 /// Data bytes one batch may carry, under etcd's default request limit
 /// (--max-request-bytes, 1.5 MiB) with room for keys and metadata. A
@@ -56,7 +66,7 @@ fn data_bytes(ops: &[WriteOp]) -> usize {
 impl Committer {
     pub fn start(writer: Writer, max_txn_ops: usize) -> Committer {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(writer, rx, max_txn_ops.max(ETCD_OPS_PER_OP)));
+        tokio::spawn(run(writer, rx, max_txn_ops.max(ETCD_OPS_PER_OP + 1)));
         Committer { tx }
     }
 
@@ -117,7 +127,7 @@ fn next_batch(queue: &mut VecDeque<Job>, max_txn_ops: usize) -> Vec<Job> {
     let (mut budget, mut bytes) = (0usize, 0usize);
     let mut full = false;
     for job in queue.drain(..) {
-        let cost = job.ops.len().max(1) * ETCD_OPS_PER_OP;
+        let cost = cost(&job.ops);
         let size = data_bytes(&job.ops);
         let fits =
             batch.is_empty() || (budget + cost <= max_txn_ops && bytes + size <= MAX_BATCH_BYTES);
@@ -151,6 +161,7 @@ mod tests {
                 auth_ids: vec![],
                 now_ms: 0,
                 ttl_enabled: false,
+                attached_rev: None,
             },
             reply,
         }
@@ -187,12 +198,10 @@ mod tests {
     fn a_full_batch_keeps_the_rest_in_order() {
         let mut q: VecDeque<Job> = (0..5).map(|i| job(i, &format!("/n{i}"))).collect();
         // room for two writes per transaction
-        let b = next_batch(&mut q, 2 * ETCD_OPS_PER_OP);
+        let room = 2 * cost(&q[0].ops);
+        let b = next_batch(&mut q, room);
         assert_eq!(paths(&b), ["/n0", "/n1"]);
-        assert_eq!(
-            paths(&next_batch(&mut q, 2 * ETCD_OPS_PER_OP)),
-            ["/n2", "/n3"]
-        );
+        assert_eq!(paths(&next_batch(&mut q, room)), ["/n2", "/n3"]);
         // a single write larger than the budget still goes, alone
         let mut q: VecDeque<Job> = [job(1, "/x"), job(2, "/y")].into_iter().collect();
         assert_eq!(paths(&next_batch(&mut q, 1)), ["/x"]);

@@ -333,10 +333,17 @@ async fn serve_split(
         .register_with_stats(tx.clone(), vec![ip], Some(stats.clone()));
     let writer = tokio::spawn(write_loop(wr, rx, stats.clone()));
     let session = handshake(&server, &req, conn_id, peer, &tx).await;
-    if let Some((session_id, timeout_ms)) = session {
+    if let Some((session_id, timeout_ms, record_rev)) = session {
         stats.set_session(session_id, timeout_ms);
         stats.done(jute::OpCode::CreateSession as i32, -1, started, false);
-        let handler = Handler::new(server.clone(), conn_id, session_id, peer, tx.clone());
+        let handler = Handler::new(
+            server.clone(),
+            conn_id,
+            session_id,
+            record_rev,
+            peer,
+            tx.clone(),
+        );
         let conn = Reader {
             server: &server,
             session_id,
@@ -355,15 +362,15 @@ async fn serve_split(
     let _ = writer.await;
 }
 
-/// Establishes or resumes the session. Returns (session id, timeout) when
-/// the client may proceed.
+/// Establishes or resumes the session. Returns (session id, timeout, the
+/// session record's revision) when the client may proceed.
 async fn handshake(
     server: &Arc<Server>,
     req: &ConnectRequest,
     conn: ConnId,
     peer: SocketAddr,
     tx: &Outbound,
-) -> Option<(i64, i32)> {
+) -> Option<(i64, i32, i64)> {
     if !server.sessions.serving() {
         info!(%peer, "not serving while etcd is unreachable; closing");
         return None;
@@ -379,9 +386,9 @@ async fn handshake(
     }
     if req.session_id == 0 {
         match server.sessions.create(req.time_out, conn).await {
-            Ok((id, password, timeout)) => {
+            Ok((id, password, timeout, record_rev)) => {
                 tx.frame(connect_response(req, id, timeout, Bytes::from(password)));
-                Some((id, timeout))
+                Some((id, timeout, record_rev))
             }
             Err(e) => {
                 warn!(%peer, error = %e, "cannot create a session in etcd; closing");
@@ -398,6 +405,7 @@ async fn handshake(
             Ok(Resume::Ok {
                 timeout_ms,
                 password,
+                record_rev,
             }) => {
                 tx.frame(connect_response(
                     req,
@@ -405,7 +413,7 @@ async fn handshake(
                     timeout_ms,
                     Bytes::from(password),
                 ));
-                Some((req.session_id, timeout_ms))
+                Some((req.session_id, timeout_ms, record_rev))
             }
             Ok(Resume::Expired) => {
                 debug!(%peer, session = format_args!("0x{:x}", req.session_id), "session expired or bad password");

@@ -256,6 +256,7 @@ impl Conn {
                     auth_ids: self.ids.clone(),
                     now_ms: 1_700_000_000_000,
                     ttl_enabled: true,
+                    attached_rev: None,
                 };
                 let plan = Planner::new(&self.state.tree, &self.layout, &ctx).plan(&write_ops);
                 let failed = match plan {

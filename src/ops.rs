@@ -39,6 +39,8 @@ pub struct Handler {
     server: Arc<Server>,
     conn: ConnId,
     session: i64,
+    /// The session record's revision when this connection attached.
+    attached_rev: i64,
     /// The connection's identities (ip, digest, ...), a set.
     auth_ids: Vec<Id>,
     /// Replies in request order, to the sequencer.
@@ -91,6 +93,7 @@ impl Handler {
         server: Arc<Server>,
         conn: ConnId,
         session: i64,
+        attached_rev: i64,
         peer: SocketAddr,
         tx: Outbound,
     ) -> Handler {
@@ -112,6 +115,7 @@ impl Handler {
             server,
             conn,
             session,
+            attached_rev,
             auth_ids: vec![ip],
             slots,
             submitted: 0,
@@ -249,6 +253,7 @@ impl Handler {
     fn ctx(&self) -> WriteCtx {
         WriteCtx {
             session_id: self.session,
+            attached_rev: Some(self.attached_rev),
             auth_ids: self.auth_ids.clone(),
             now_ms: now_ms(),
             ttl_enabled: self.server.config.extended_types,
@@ -785,6 +790,24 @@ fn multi_ops(m: &MultiRequest) -> Option<Vec<WriteOp>> {
 /// The reply to a committed (or refused) write.
 fn write_reply(kind: WriteKind, outcome: Outcome, session: i64) -> Reply {
     match (kind, outcome) {
+        (
+            _,
+            Ok(WriteOutcome::Failed {
+                zxid,
+                code: code @ (ErrorCode::SessionMoved | ErrorCode::SessionExpired),
+                ..
+            }),
+        ) => {
+            // The session went on elsewhere (or ended) after this
+            // connection sent the write: it was not applied, and this
+            // connection has nothing more to do.
+            info!(
+                session = format_args!("0x{session:x}"),
+                ?code,
+                "write from a connection the session left; closing"
+            );
+            Reply::Close(zxid, code)
+        }
         (WriteKind::Single, Ok(WriteOutcome::Done { zxid, mut results })) => {
             let b = match results.pop() {
                 Some(OpResult::Create { path }) => body(CreateResponse { path }),

@@ -167,6 +167,13 @@ impl OpResult {
 #[derive(Debug, Clone)]
 pub struct WriteCtx {
     pub session_id: i64,
+    /// For a client's write: the mod revision of the session record when
+    /// the connection attached to the session. The write commits only
+    /// while the record is unchanged, so once the session has moved to
+    /// another connection (or expired), nothing sent on this one can take
+    /// effect any more — ZooKeeper's SESSIONMOVED. `None` for zoe's own
+    /// writes (expiry, reaping).
+    pub attached_rev: Option<i64>,
     pub auth_ids: Vec<Id>,
     pub now_ms: i64,
     pub ttl_enabled: bool,
@@ -650,6 +657,15 @@ impl<'a> Planner<'a> {
         // a guard unless something needs their exact value; see `settle`).
         let now = self.ctx.now_ms;
         let session = self.ctx.session_id;
+        if self.node(&final_path).orig_exists {
+            // Re-created in place (deleted earlier in this transaction): the
+            // key stays, etcd continues its version, and the version offset
+            // written now is reckoned from the version the replica saw. A
+            // delete does not care about that version, so nothing else
+            // guarantees it is still the key's; without this, a setData
+            // committed elsewhere meanwhile made the new node's version 1.
+            self.guard(&final_path, Guard::Modified);
+        }
         self.touch(&final_path);
         let n = self.edit(&final_path);
         if n.orig_exists {
@@ -1016,6 +1032,7 @@ mod tests {
 
     fn ctx() -> WriteCtx {
         WriteCtx {
+            attached_rev: None,
             session_id: 77,
             auth_ids: vec![],
             now_ms: 1000,
@@ -1056,6 +1073,40 @@ mod tests {
             Plan::Fail { index, code, .. } => (index, code),
             Plan::Commit { .. } => panic!("expected a failure"),
         }
+    }
+
+    #[test]
+    fn a_node_recreated_in_place_guards_the_version_its_offset_assumes() {
+        // Deleted (any version) and created again in one transaction, as
+        // one multi or as two requests of a group-commit batch.
+        let t = tree_with(&[("/x", 5)]);
+        let l = Layout::new("");
+        let c = ctx();
+        let delete = WriteOp::Delete {
+            path: "/x".into(),
+            version: -1,
+        };
+        for batch in [
+            vec![vec![delete.clone(), create("/x", 0)]],
+            vec![vec![delete.clone()], vec![create("/x", 0)]],
+        ] {
+            let mut planner = Planner::new(&t, &l, &c);
+            for ops in &batch {
+                assert!(planner.plan_request(ops, &c).is_ok());
+            }
+            assert!(
+                planner
+                    .guards
+                    .contains(&("/x".to_string(), Guard::Modified)),
+                "the data key's mod_revision is not compared"
+            );
+        }
+        // A plain delete does not depend on it.
+        let mut planner = Planner::new(&t, &l, &c);
+        assert!(planner.plan_request(&[delete], &c).is_ok());
+        assert!(!planner
+            .guards
+            .contains(&("/x".to_string(), Guard::Modified)));
     }
 
     #[test]
@@ -1291,6 +1342,7 @@ mod batch_tests {
         let t = Tree::new();
         let l = Layout::new("");
         let c = WriteCtx {
+            attached_rev: None,
             session_id: 1,
             auth_ids: vec![],
             now_ms: 5,

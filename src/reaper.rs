@@ -72,6 +72,7 @@ async fn run_once(writer: &Writer, cfg: &ReaperConfig) {
     for path in candidates {
         let ctx = WriteCtx {
             session_id: 0,
+            attached_rev: None,
             auth_ids: vec![],
             now_ms: now_ms(),
             ttl_enabled: true,

@@ -77,7 +77,13 @@ pub struct Sessions {
 
 /// What a reconnecting client gets.
 pub enum Resume {
-    Ok { timeout_ms: i32, password: Vec<u8> },
+    Ok {
+        timeout_ms: i32,
+        password: Vec<u8>,
+        /// The session record's mod revision after this attach (see
+        /// `WriteCtx::attached_rev`).
+        record_rev: i64,
+    },
     Expired,
 }
 
@@ -164,12 +170,13 @@ impl Sessions {
         });
     }
 
-    /// Creates a session and returns (id, password, negotiated timeout).
+    /// Creates a session and returns (id, password, negotiated timeout,
+    /// the record's revision).
     pub async fn create(
         &self,
         requested_ms: i32,
         conn: ConnId,
-    ) -> Result<(i64, Vec<u8>, i32), etcd_client::Error> {
+    ) -> Result<(i64, Vec<u8>, i32, i64), etcd_client::Error> {
         let timeout = self.cfg.negotiate(requested_ms);
         let mut password = vec![0u8; 16];
         rand::thread_rng().fill(&mut password[..]);
@@ -211,16 +218,17 @@ impl Sessions {
             }
         })
         .await?;
+        let record_rev = put.header().map(|h| h.revision()).unwrap_or(0);
         // ZooKeeper answers a handshake only once createSession is applied.
         // Waiting for the replica to hold the record makes every later
         // request of this session (a closeSession first of all) find it.
-        self.await_replica(put.header().map(|h| h.revision())).await;
+        self.await_replica(Some(record_rev)).await;
         self.local.lock().insert(id, Local::attached(timeout, conn));
         info!(
             session = format_args!("0x{id:x}"),
             timeout, "session created"
         );
-        Ok((id, password, timeout))
+        Ok((id, password, timeout, record_rev))
     }
 
     /// Re-attaches a session, possibly created on another instance, and
@@ -287,8 +295,8 @@ impl Sessions {
         if !resp.succeeded() {
             return Ok(Resume::Expired);
         }
-        self.await_replica(resp.header().map(|h| h.revision()))
-            .await;
+        let record_rev = resp.header().map(|h| h.revision()).unwrap_or(0);
+        self.await_replica(Some(record_rev)).await;
         // Keep the lease from running out while the client was away.
         // Opening the keepalive stream refreshes the lease once and waits
         // for etcd's answer.
@@ -312,6 +320,7 @@ impl Sessions {
         Ok(Resume::Ok {
             timeout_ms: timeout,
             password: password.to_vec(),
+            record_rev,
         })
     }
 
@@ -598,6 +607,7 @@ impl Sessions {
 fn cleanup_ctx(session_id: i64) -> WriteCtx {
     WriteCtx {
         session_id,
+        attached_rev: None,
         auth_ids: vec![crate::acl::super_id()],
         now_ms: now_ms(),
         ttl_enabled: false,

@@ -9,13 +9,51 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_client::{Compare, KvClient, Txn, TxnOp};
+use etcd_client::{Compare, CompareOp, KvClient, Txn, TxnOp};
 use jute::ErrorCode;
 use tracing::{debug, warn};
 
 use crate::plan::{OpResult, Plan, Planner, WriteCtx, WriteOp};
-use crate::replica::Replica;
+use crate::replica::{Replica, State};
 use crate::tree::Tree;
+
+/// Whether a client's write may still commit for its session.
+enum SessionGuard {
+    /// Not a client's write.
+    None,
+    /// Commit only if the session record still has this revision.
+    Compare(Compare),
+    /// The session moved to another connection, or ended: refuse.
+    Refuse(ErrorCode),
+}
+
+/// A client's write carries the session record revision its connection
+/// attached at (`WriteCtx::attached_rev`). A resume on any instance
+/// rewrites the record, so a request read by an instance before its
+/// client moved on (a paused or slow instance) can never commit after the
+/// client's later requests, as ZooKeeper's SESSIONMOVED guarantees.
+fn session_guard(state: &State, replica: &Replica, ctx: &WriteCtx) -> SessionGuard {
+    let Some(attached) = ctx.attached_rev else {
+        return SessionGuard::None;
+    };
+    let entry = state.tree.session(ctx.session_id);
+    if state.revision >= attached {
+        match entry {
+            None => return SessionGuard::Refuse(ErrorCode::SessionExpired),
+            Some(e) if e.mod_rev != attached => {
+                return SessionGuard::Refuse(ErrorCode::SessionMoved)
+            }
+            Some(_) => {}
+        }
+    }
+    // Current as far as the replica knows (or the replica has not seen the
+    // attach yet): etcd decides.
+    SessionGuard::Compare(Compare::mod_revision(
+        replica.layout().session_key(ctx.session_id),
+        CompareOp::Equal,
+        attached,
+    ))
+}
 
 #[derive(Debug)]
 pub enum WriteOutcome {
@@ -86,12 +124,27 @@ impl Writer {
             let (outcomes, compares, ops, base) = {
                 let state = self.replica.read();
                 let mut planner = Planner::new(&state.tree, self.replica.layout(), &batch[0].1);
+                let mut sessions: Vec<Compare> = Vec::new();
+                let mut guarded: Vec<i64> = Vec::new();
                 let outcomes: Vec<_> = batch
                     .iter()
-                    .map(|(ops, ctx)| planner.plan_request(ops, ctx))
+                    .map(
+                        |(ops, ctx)| match session_guard(&state, &self.replica, ctx) {
+                            SessionGuard::Refuse(code) => Err((0, code)),
+                            SessionGuard::Compare(c) => {
+                                if !guarded.contains(&ctx.session_id) {
+                                    guarded.push(ctx.session_id);
+                                    sessions.push(c);
+                                }
+                                planner.plan_request(ops, ctx)
+                            }
+                            SessionGuard::None => planner.plan_request(ops, ctx),
+                        },
+                    )
                     .collect();
                 let changes = planner.has_changes();
-                let (compares, ops) = planner.finish();
+                let (mut compares, ops) = planner.finish();
+                compares.extend(sessions);
                 (
                     outcomes,
                     compares,
@@ -99,24 +152,28 @@ impl Writer {
                     state.revision,
                 )
             };
+            // A failure takes the revision it was proven at: the
+            // transaction's, when its compares were checked, or the
+            // replica's when it needed no proof. Never an older one: a
+            // replica that lags (a paused instance) must not answer with a
+            // zxid from before writes acknowledged to others. And never
+            // older than the replica: etcd may answer a read-only
+            // transaction with the revision before one whose events it
+            // has already sent to watchers (it notifies them before it
+            // publishes the new revision), and the facts the compares
+            // checked still held at the replica's revision.
             let failed = |outcomes: Vec<Result<Vec<OpResult>, (usize, ErrorCode)>>, zxid: i64| {
-                let mut committed_before = false;
                 outcomes
                     .into_iter()
                     .map(|o| match o {
                         Ok(mut results) => {
-                            committed_before = true;
                             for r in &mut results {
                                 r.finalize(zxid);
                             }
                             WriteOutcome::Done { zxid, results }
                         }
-                        // A failure takes the revision it was decided at:
-                        // the batch's, once an earlier write of the batch
-                        // committed (keeping reply zxids monotonic), the
-                        // replica's before that.
                         Err((index, code)) => WriteOutcome::Failed {
-                            zxid: if committed_before { zxid } else { base },
+                            zxid: zxid.max(base),
                             index,
                             code,
                         },
@@ -199,19 +256,20 @@ impl Writer {
             crate::metrics::global().etcd_txn(sent_at.elapsed(), resp.succeeded(), 1);
             let rev = resp.header().map(|h| h.revision()).unwrap_or(0);
             if resp.succeeded() {
+                // Whatever the answer, it is stamped with the revision it
+                // was proven at, and the replica reaches that revision
+                // first, so what the writer reads next is not older.
+                if !self.replica.wait_for(rev, CATCH_UP).await {
+                    return Err(WriteError::Lagging);
+                }
                 return Ok(match on_success {
+                    // See `write_batch` for why not older than the replica.
                     Err((index, code)) => WriteOutcome::Failed {
-                        // The error held from the replica's revision on;
-                        // answering with it keeps reply zxids monotonic
-                        // without waiting for the replica.
-                        zxid: base,
+                        zxid: rev.max(base),
                         index,
                         code,
                     },
                     Ok(mut results) => {
-                        if !self.replica.wait_for(rev, CATCH_UP).await {
-                            return Err(WriteError::Lagging);
-                        }
                         for r in &mut results {
                             r.finalize(rev);
                         }

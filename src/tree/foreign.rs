@@ -416,6 +416,7 @@ mod tests {
             auth_ids: vec![],
             now_ms: 1,
             ttl_enabled: false,
+            attached_rev: None,
         };
         let create = |p: &str| WriteOp::Create {
             opcode: OpCode::Create,

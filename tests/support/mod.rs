@@ -1984,3 +1984,32 @@ pub fn cli_mt(addr: &str, script: &str) -> String {
     let _ = cli.quit();
     out
 }
+
+// ---------------------------------------------------------------- ensemble faults
+
+impl ZooKeeperMember {
+    /// The member's process id (to pause it with SIGSTOP in fault tests).
+    pub fn pid(&self) -> Option<u32> {
+        self.process.pid()
+    }
+
+    /// Starts the member again on its data directory and ports (after
+    /// `kill`) and waits until it serves.
+    pub fn restart(&mut self) {
+        self.process.kill();
+        let cfg = self.dir.path().join("zoo.cfg");
+        self.process = ServerProcess::spawn(
+            &format!("zookeeper-{}", self.id),
+            &mut zk_command_quorum(&cfg),
+            self.dir.path().join("zookeeper.log"),
+        )
+        .unwrap_or_else(|e| panic!("spawn java: {e}"));
+        let addr = self.addr();
+        if let Err(e) = wait_zk_serving(&mut self.process, &addr, Duration::from_secs(90)) {
+            panic!(
+                "ZooKeeper member {} not serving after restart: {e}",
+                self.id
+            );
+        }
+    }
+}
