@@ -45,8 +45,17 @@ pub struct Replica {
     session_changes: mpsc::UnboundedSender<SessionChange>,
 }
 
-/// Keys per range request when loading.
+/// Keys of the first range request when loading.
 const PAGE: i64 = 5000;
+
+/// Later pages are sized to carry about this many bytes. Few, large pages
+/// matter: etcd 3.4 collects every revision of the remaining range for
+/// each limited range request (3.5 stops at the limit), so loading N keys
+/// in pages of P costs it about N²/2P index entries.
+const PAGE_BYTES: usize = 8 << 20;
+
+/// Bounds of the page size, in keys.
+const PAGE_MAX: i64 = 100_000;
 
 /// Largest etcd response accepted: a page of keys, or one revision's
 /// events, can hold many values of up to jute.maxbuffer each.
@@ -188,7 +197,9 @@ impl Replica {
                 at = resp.header().map(|h| h.revision()).unwrap_or(0);
             }
             let kvs = resp.kvs();
+            let mut bytes = 0usize;
             for item in kvs {
+                bytes += item.key().len() + item.value().len() + 32;
                 if let Some(c) = self.classify(item, true) {
                     changes.push(c);
                 }
@@ -196,6 +207,8 @@ impl Replica {
             if !resp.more() || kvs.is_empty() {
                 break;
             }
+            let per_key = (bytes / kvs.len()).max(1);
+            page = ((PAGE_BYTES / per_key) as i64).clamp(1, PAGE_MAX);
             from = kvs.last().expect("non-empty").key().to_vec();
             from.push(0);
         }
