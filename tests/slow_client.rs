@@ -127,7 +127,9 @@ fn a_client_that_stops_reading_is_cut_off_alone() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    // Draining the stalled socket ends at EOF: the connection is closed.
+    // Draining the stalled socket ends at EOF, or at a reset when zoe
+    // dropped the socket with bytes of this client still unread (it stops
+    // reading a connection whose replies pile up): either way it is closed.
     slow.set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
     let mut buf = vec![0u8; 1 << 16];
@@ -136,7 +138,8 @@ fn a_client_that_stops_reading_is_cut_off_alone() {
         match slow.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => total += n,
-            Err(e) => panic!("expected EOF after {total} bytes, got {e}"),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("expected the connection closed after {total} bytes, got {e}"),
         }
     }
     assert!(total < 64 << 20, "the queue stayed bounded ({total} bytes)");
