@@ -17,6 +17,14 @@
 //! - `pulsar_changes_fire_zookeeper_watches`: NodeCreated,
 //!   NodeDataChanged, NodeDeleted and NodeChildrenChanged for Pulsar puts,
 //!   deletes and lease revocation, implicit directories included.
+//! - `pulsar_child_changes_raise_cversion_across_restarts`: a ZooKeeper
+//!   client follows `/ledgers/available` the way BookKeeper's
+//!   ZKRegistrationClient does (getChildren2 + child watch, a new list
+//!   only with a higher cversion) while bookies join and leave through
+//!   Pulsar's store and zoe; every read shows a strictly higher cversion
+//!   and pzxid with exact counts, through every zoe instance being killed
+//!   and restarted (changes made while none ran included), a second
+//!   instance agrees, and the accountant's records in etcd catch up.
 //!
 //! The Pulsar jars come from `tests/e2e/pulsar/pom.xml` (the same cache as
 //! tests/e2e_pulsar.rs, `.cache/e2e/pulsar-lib`).
@@ -617,4 +625,231 @@ fn pulsar_changes_fire_zookeeper_watches() {
     assert!(etcd_kv(&etcd, "/ledgers/available/bk2:3181").is_none());
     // No event beyond those asked for.
     assert_eq!(d.zevents(1, 500), Vec::<String>::new());
+}
+
+/// One read of a child watcher: cversion, pzxid, children.
+type ChildRead = (i64, i64, BTreeSet<String>);
+
+/// Everything `zwatch` read so far.
+fn child_reads(d: &mut Driver) -> Vec<ChildRead> {
+    let f = d.ok("zwatchlog");
+    let Some(joined) = f.first().filter(|s| !s.is_empty()) else {
+        return Vec::new();
+    };
+    joined
+        .split(';')
+        .map(|e| {
+            assert!(!e.starts_with("ERROR"), "the child watcher failed: {e}");
+            let mut parts = e.splitn(3, ',');
+            let num = |s: Option<&str>| -> i64 {
+                s.and_then(|s| s.parse().ok())
+                    .unwrap_or_else(|| panic!("watcher entry {e:?}"))
+            };
+            let cversion = num(parts.next());
+            let pzxid = num(parts.next());
+            let kids = parts.next().unwrap_or("-");
+            let kids = if kids == "-" {
+                BTreeSet::new()
+            } else {
+                kids.split('+').map(str::to_string).collect()
+            };
+            (cversion, pzxid, kids)
+        })
+        .collect()
+}
+
+/// Waits until the child watcher has read `want`; checks that every read
+/// it made showed a strictly higher cversion and pzxid than the one
+/// before (what BookKeeper's ZKRegistrationClient requires to take a new
+/// bookie list), and returns the cversion it read.
+fn await_children(d: &mut Driver, want: &[&str], step: &str) -> i64 {
+    let want = set(want);
+    let deadline = std::time::Instant::now() + Duration::from_millis(EVENT_WAIT_MS);
+    loop {
+        let reads = child_reads(d);
+        for pair in reads.windows(2) {
+            assert!(
+                pair[1].0 > pair[0].0 && pair[1].1 > pair[0].1,
+                "{step}: cversion/pzxid did not rise between reads: {:?} then {:?}\nall: {reads:?}",
+                pair[0],
+                pair[1]
+            );
+        }
+        if let Some(last) = reads.last().filter(|r| r.2 == want) {
+            return last.0;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{step}: the child watcher never read {want:?}; it read {reads:?}"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The counters a child record holds in etcd (without pending changes):
+/// cversion = co + the key's etcd version.
+fn stored_cversion(etcd: &EtcdServer, path: &str) -> Option<i64> {
+    let key = format!("0zoe/c{path}");
+    let out = etcd.etcdctl(&["get", &key, "-w", "json"]);
+    assert!(out.success(), "etcdctl get {key}\n{}", out.describe());
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("etcdctl json");
+    let kv = doc.get("kvs")?.as_array()?.first()?;
+    let version = kv.get("version")?.as_i64()?;
+    let value = kv.get("value")?.as_str()?;
+    let value = base64_decode(value);
+    let rec: serde_json::Value = serde_json::from_slice(&value).expect("child record json");
+    Some(rec.get("co")?.as_i64()? + version)
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    let table = |c: u8| -> u32 {
+        match c {
+            b'A'..=b'Z' => (c - b'A') as u32,
+            b'a'..=b'z' => (c - b'a' + 26) as u32,
+            b'0'..=b'9' => (c - b'0' + 52) as u32,
+            b'+' => 62,
+            b'/' => 63,
+            _ => panic!("base64 {s:?}"),
+        }
+    };
+    let bytes: Vec<u8> = s.bytes().filter(|b| *b != b'=').collect();
+    let mut out = Vec::new();
+    for chunk in bytes.chunks(4) {
+        let mut n = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            n |= table(*c) << (18 - 6 * i);
+        }
+        for i in 0..chunk.len().saturating_sub(1) {
+            out.push((n >> (16 - 8 * i)) as u8);
+        }
+    }
+    out
+}
+
+#[test]
+fn pulsar_child_changes_raise_cversion_across_restarts() {
+    let etcd = EtcdServer::start();
+    let args = ["--profile", "pulsar-2.10", "--etcd-max-txn-ops", "1024"];
+    let mut zoe = Zoe::start_with(&etcd.endpoint(), "", &args);
+    let dir = TestDir::new("pulsar-shared-cversion");
+    let mut d = Driver::start(&dir);
+    d.ok(&format!("etcd etcd:{} 10000", etcd.endpoint()));
+    d.ok(&format!("zk {}", zoe.addr()));
+    let avail = "/ledgers/available";
+
+    // A cluster set up through etcd; a ZooKeeper client follows the bookie
+    // list as BookKeeper's registration client does.
+    d.ok("put /ledgers - - -");
+    d.ok("put /ledgers/available - -1 -");
+    d.ok("put /ledgers/available/readonly - -1 -");
+    d.ok("zsync /");
+    d.ok(&format!("zwatch {avail}"));
+    // cversion counts every child change since the node appeared,
+    // whoever made it.
+    assert_eq!(await_children(&mut d, &["readonly"], "start"), 1);
+
+    // Bookies register through Pulsar (ephemeral, on the store's lease).
+    d.ok(&format!("put {avail}/bk1:3181 {} - e", hex("bk1")));
+    assert_eq!(await_children(&mut d, &["readonly", "bk1:3181"], "bk1"), 2);
+    d.ok(&format!("put {avail}/bk2:3181 {} - e", hex("bk2")));
+    let cv = await_children(&mut d, &["readonly", "bk1:3181", "bk2:3181"], "bk2");
+    assert_eq!(cv, 3);
+    // zoe's own child changes count on top, and its sequential names
+    // count Pulsar's creates.
+    d.ok(&format!("zcreate {avail}/zk1 - EPHEMERAL"));
+    let cv = await_children(
+        &mut d,
+        &["readonly", "bk1:3181", "bk2:3181", "zk1"],
+        "zoe create",
+    );
+    assert_eq!(cv, 4);
+    d.ok(&format!("delete {avail}/bk1:3181 -"));
+    assert_eq!(
+        await_children(&mut d, &["readonly", "bk2:3181", "zk1"], "bk1 leaves"),
+        5
+    );
+    let seq = d.ok(&format!("zcreate {avail}/s- - PERSISTENT_SEQUENTIAL"));
+    assert_eq!(
+        seq[0],
+        format!("{avail}/s-0000000004"),
+        "four creates before"
+    );
+    assert_eq!(
+        await_children(
+            &mut d,
+            &["readonly", "bk2:3181", "zk1", "s-0000000004"],
+            "sequential"
+        ),
+        6
+    );
+    d.ok(&format!("zdelete {avail}/s-0000000004 -1"));
+    assert_eq!(
+        await_children(&mut d, &["readonly", "bk2:3181", "zk1"], "zoe delete"),
+        7
+    );
+
+    // A second instance computes the same Stat.
+    let second = Zoe::start_with(&etcd.endpoint(), "", &args);
+    d.ok(&format!("zkb {}", second.addr()));
+    d.ok("zsync /");
+    let here = d.zstat(avail, false).expect("served");
+    let there = ZStat::parse(&d.ok(&format!("zbstat {avail}")));
+    assert_eq!(here, there, "both instances");
+    assert_eq!((here.cversion, here.num_children), (7, 3));
+    drop(second);
+
+    // Every instance down; Pulsar goes on: a bookie joins, one leaves.
+    zoe.kill();
+    d.ok(&format!("put {avail}/bk3:3181 {} - e", hex("bk3")));
+    d.ok(&format!("delete {avail}/bk2:3181 -"));
+    // zoe comes back: the client's watch, re-registered on reconnection,
+    // fires for what changed meanwhile, and the re-read counts both.
+    zoe.restart();
+    assert_eq!(
+        await_children(&mut d, &["readonly", "zk1", "bk3:3181"], "restart"),
+        9
+    );
+    // A change the restarted instance cannot have folded into the record
+    // yet (the killed accountant's lock outlives it by its lease), then
+    // another restart: still counted.
+    d.ok(&format!("put {avail}/bk4:3181 {} - e", hex("bk4")));
+    assert_eq!(
+        await_children(&mut d, &["readonly", "zk1", "bk3:3181", "bk4:3181"], "bk4"),
+        10
+    );
+    zoe.kill();
+    zoe.restart();
+    // The client reconnects by itself; until then requests fail.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while d.call("zsync /") != "OK" {
+        assert!(std::time::Instant::now() < deadline, "never reconnected");
+        thread::sleep(Duration::from_millis(200));
+    }
+    let st = d.zstat(avail, false).expect("served");
+    assert_eq!((st.cversion, st.num_children), (10, 4), "after the restart");
+    // The store closes: its lease takes both its bookies in one revision.
+    d.ok("close-store");
+    assert_eq!(
+        await_children(&mut d, &["readonly", "zk1"], "lease revoked"),
+        12
+    );
+
+    // The accountant makes the count durable: the record catches up.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while stored_cversion(&etcd, avail) != Some(12) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the child record of {avail} never caught up: {:?}\n{}",
+            stored_cversion(&etcd, avail),
+            zoe.log_tail(40)
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    assert!(etcd_kv(&etcd, "0zoe/acct").is_some(), "no watermark");
+    d.ok("zsync /");
+    let st = d.zstat(avail, false).expect("served");
+    assert_eq!(st.cversion, 12, "visible count unchanged by the fold");
+    for k in etcd_keys(&etcd) {
+        assert!(k.starts_with('/') || k.starts_with("0zoe/"), "{k:?}");
+    }
 }

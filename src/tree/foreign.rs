@@ -14,6 +14,10 @@
 //!
 //! For zoe's own transactions none of this is visible: their parents exist
 //! and their children go first, so no implicit node ever appears.
+//!
+//! Every child entered into or removed from a parent's set here is a child
+//! change; `Tree::apply` counts those that no child record counted in the
+//! same revision as pending on the parent (see `accountant`).
 
 use std::collections::HashMap;
 
