@@ -592,7 +592,7 @@ impl Tree {
 
     fn apply_changes(&mut self, changes: Vec<Change>, rev: i64, count: bool) -> Vec<ZkEvent> {
         self.child_events.clear();
-        let mut counted: Vec<String> = Vec::new();
+        let mut counted: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut derived = Vec::new();
         let mut explicit: Option<Vec<(i32, String)>> = None;
         let mut touched: Vec<String> = Vec::new();
@@ -624,7 +624,7 @@ impl Tree {
                     }
                     e.crec = c;
                     if c.is_some() {
-                        counted.push(p.clone());
+                        counted.insert(p.clone());
                     }
                     touched.push(p);
                 }
