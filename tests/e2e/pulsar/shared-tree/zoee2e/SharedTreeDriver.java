@@ -65,6 +65,9 @@ import org.apache.zookeeper.ZooKeeper;
  *                                  again on every NodeChildrenChanged
  *   zwatchlog                      -> OK <cversion,pzxid,a+b+...;...> every
  *                                  read zwatch made, in order
+ *   zrecwatch PATH                 a persistent recursive watch on PATH
+ *   zrecevents                     -> OK <Type:path;...> every event of
+ *                                  the recursive watches so far
  *   zkb CONNECT                    a second ZooKeeper session (another
  *                                  instance) -> OK <id hex>
  *   zbstat PATH                    sync, then exists on it -> OK <stat> | NONODE
@@ -75,6 +78,7 @@ public final class SharedTreeDriver {
     private final BlockingQueue<String> zkEvents = new LinkedBlockingQueue<>();
     private final BlockingQueue<String> storeEvents = new LinkedBlockingQueue<>();
     private final List<String> childReads = new ArrayList<>();
+    private final List<String> recEvents = new ArrayList<>();
     private ZooKeeper zkb;
 
     public static void main(String[] args) throws Exception {
@@ -207,6 +211,19 @@ public final class SharedTreeDriver {
             case "zwatch":
                 followChildren(a[1]);
                 return "OK";
+            case "zrecwatch":
+                zk.addWatch(a[1], e -> {
+                    if (e.getType() != Watcher.Event.EventType.None) {
+                        synchronized (recEvents) {
+                            recEvents.add(e.getType() + ":" + e.getPath());
+                        }
+                    }
+                }, org.apache.zookeeper.AddWatchMode.PERSISTENT_RECURSIVE);
+                return "OK";
+            case "zrecevents":
+                synchronized (recEvents) {
+                    return "OK " + String.join(";", recEvents);
+                }
             case "zwatchlog":
                 synchronized (childReads) {
                     return "OK " + String.join(";", childReads);
