@@ -261,7 +261,7 @@ impl Replica {
                     }
                     return Ok(built);
                 }
-                Err(BuildError::Compacted { watermark }) if self.opts.writes => {
+                Err(BuildError::Compacted { watermark }) if self.opts.writes && attempts < 20 => {
                     if let Err(e) = crate::accountant::rebase(
                         client,
                         &self.layout,
@@ -273,7 +273,7 @@ impl Replica {
                         warn!(error = %e, "rebase after compaction failed; retrying");
                     }
                 }
-                Err(BuildError::Compacted { watermark }) => {
+                Err(BuildError::Compacted { watermark }) if !self.opts.writes => {
                     warn!(
                         watermark,
                         "the watermark's revision is compacted; loading the current tree, \
@@ -291,6 +291,9 @@ impl Replica {
                     warn!(error = %e, "cannot load the tree; retrying")
                 }
                 Err(BuildError::Etcd(e)) => return Err(e),
+                Err(e @ BuildError::Compacted { .. }) => {
+                    return Err(anyhow::anyhow!("cannot rebase the child counters: {e}"))
+                }
             }
         }
     }
