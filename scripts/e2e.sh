@@ -3,7 +3,9 @@
 # replication worker, client) and DistributedLog 4.14 running unmodified on
 # zoe + etcd, and a Pulsar 2.10 broker with its function worker whose
 # BookKeeper/DistributedLog metadata is on zoe (tests/e2e_bookkeeper.rs,
-# tests/e2e_distributedlog.rs, tests/e2e_pulsar.rs).
+# tests/e2e_distributedlog.rs, tests/e2e_pulsar.rs); against zoe, also a
+# Pulsar cluster on etcd whose tree zoe shares with autorecovery
+# (tests/e2e_pulsar_shared_tree.rs; ZooKeeper cannot serve an etcd tree).
 #
 # Needs etcd, a JDK and Maven (scripts/setup-deps.sh installs them). The
 # first run resolves the jars from Maven Central (tests/e2e/pom.xml into
@@ -33,7 +35,11 @@ export ZOE_TEST_ETCD="${ZOE_TEST_ETCD:-$(command -v etcd || echo /usr/bin/etcd)}
 export ZOE_TEST_ZK_LIB="${ZOE_TEST_ZK_LIB:-$ROOT/.cache/java/zk-3.9.5/lib}"
 export ZOE_TEST_TARGET="${ZOE_TEST_TARGET:-zoe}"
 
-echo "==> cargo test --test e2e_bookkeeper --test e2e_distributedlog --test e2e_pulsar (metadata server: $ZOE_TEST_TARGET)" >&2
+TESTS=(--test e2e_bookkeeper --test e2e_distributedlog --test e2e_pulsar)
+if [ "$ZOE_TEST_TARGET" = zoe ]; then
+    TESTS+=(--test e2e_pulsar_shared_tree)
+fi
+echo "==> cargo test ${TESTS[*]} (metadata server: $ZOE_TEST_TARGET)" >&2
 # Show the [e2e] progress lines as the scenarios go.
 export RUST_TEST_NOCAPTURE="${RUST_TEST_NOCAPTURE:-1}"
-cargo test --test e2e_bookkeeper --test e2e_distributedlog --test e2e_pulsar "$@"
+cargo test "${TESTS[@]}" "$@"

@@ -149,11 +149,12 @@ pub async fn load(
 /// zoe's tree as an instance builds it from a snapshot.
 pub fn tree_of(layout: &Layout, snap: &Snapshot) -> Tree {
     let mut tree = Tree::new();
-    tree.apply(
+    tree.load(
         snap.kvs
             .iter()
             .filter_map(|kv| crate::replica::classify(layout, kv, true))
             .collect(),
+        snap.revision,
     );
     tree
 }
@@ -178,8 +179,10 @@ pub fn check_layout(layout: &Layout, snap: &Snapshot, allow_foreign: bool) -> Re
     let mut deletes: BTreeMap<String, &KeyValue> = BTreeMap::new();
     let mut sessions: BTreeMap<i64, (Option<SessionRec>, &KeyValue)> = BTreeMap::new();
     let mut layout_rec = None;
+    let mut watermark = false;
     let layout_key = layout.layout_key();
     let sync_key = layout.sync_key();
+    let lock_key = layout.accountant_lock_key();
     for kv in &snap.kvs {
         match layout.classify(kv.key()) {
             KeyKind::Data(p) => {
@@ -207,10 +210,17 @@ pub fn check_layout(layout: &Layout, snap: &Snapshot, allow_foreign: bool) -> Re
                     r.error("unreadable authentication record (0zoe/auth)".into());
                 }
             }
+            KeyKind::Watermark => {
+                watermark = true;
+                if layout::decode::<layout::WatermarkRec>(kv.value()).is_none() {
+                    r.error("unreadable watermark (0zoe/acct)".into());
+                }
+            }
             KeyKind::Other if kv.key() == layout_key.as_slice() => {
                 layout_rec = Some(layout::decode::<layout::LayoutRec>(kv.value()));
             }
             KeyKind::Other if kv.key() == sync_key.as_slice() => {}
+            KeyKind::Other if kv.key() == lock_key.as_slice() => {}
             KeyKind::Other => r.warn(format!(
                 "key {} is not part of zoe's layout",
                 String::from_utf8_lossy(kv.key())
@@ -233,7 +243,16 @@ pub fn check_layout(layout: &Layout, snap: &Snapshot, allow_foreign: bool) -> Re
         Some(Some(_)) => {}
     }
 
-    let exists = |p: &str| path::is_special(p) || data.contains_key(p);
+    // A path with data keys below it and none of its own is a znode too
+    // (left by writers that do not create parents; docs/shared-tree.md).
+    let implicit: BTreeSet<&str> = data
+        .keys()
+        .flat_map(|p| {
+            std::iter::successors(path::parent(p), |q| path::parent(q))
+                .filter(|q| !data.contains_key(*q))
+        })
+        .collect();
+    let exists = |p: &str| path::is_special(p) || data.contains_key(p) || implicit.contains(p);
     // Children of each znode, by parent (special nodes' own children excluded:
     // they are never counted as creates).
     let mut children: HashMap<&str, Vec<&str>> = HashMap::new();
@@ -265,7 +284,8 @@ pub fn check_layout(layout: &Layout, snap: &Snapshot, allow_foreign: bool) -> Re
             }
         }
         if let Some(parent) = path::parent(p) {
-            if !exists(parent) {
+            // zoe writes parents first: an implicit one is another writer's.
+            if !path::is_special(parent) && !data.contains_key(parent) {
                 let msg = format!("{p}: its parent {parent} does not exist");
                 if foreign && allow_foreign {
                     r.warn(msg);
@@ -320,9 +340,15 @@ pub fn check_layout(layout: &Layout, snap: &Snapshot, allow_foreign: bool) -> Re
     }
     for (p, (rec, _)) in &crecs {
         if !exists(p) {
-            r.error(format!(
-                "{p}: child record (0zoe/c{p}) of a znode that does not exist"
-            ));
+            let msg = format!("{p}: child record (0zoe/c{p}) of a znode that does not exist");
+            // Another writer deleting a znode leaves its counter keys for
+            // the accountant to remove (a tree with a watermark has seen
+            // other writers).
+            if allow_foreign || watermark {
+                r.warn(msg);
+            } else {
+                r.error(msg);
+            }
             continue;
         }
         if rec.is_none() {
@@ -331,9 +357,13 @@ pub fn check_layout(layout: &Layout, snap: &Snapshot, allow_foreign: bool) -> Re
     }
     for p in deletes.keys() {
         if !exists(p) {
-            r.error(format!(
-                "{p}: child-delete counter (0zoe/d{p}) of a znode that does not exist"
-            ));
+            let msg =
+                format!("{p}: child-delete counter (0zoe/d{p}) of a znode that does not exist");
+            if allow_foreign || watermark {
+                r.warn(msg);
+            } else {
+                r.error(msg);
+            }
         }
     }
     // Counters, for every znode with children or a child record.
@@ -542,9 +572,11 @@ async fn compare_instance(
     let mut trees: HashMap<i64, Arc<Tree>> = HashMap::new();
     let mut skipped = 0;
     for rev in revisions.iter().take(MAX_REVISIONS) {
-        match load(client, layout, Some(*rev)).await {
-            Ok(snap) => {
-                trees.insert(*rev, Arc::new(tree_of(layout, &snap)));
+        // Built as an instance builds it, so that child changes other
+        // writers made since the watermark are counted the same way.
+        match crate::replica::build_tree(client, layout, Some(*rev)).await {
+            Ok(built) => {
+                trees.insert(*rev, Arc::new(built.tree));
             }
             Err(e) => r.warn(format!(
                 "{addr}: cannot read etcd at revision {rev} to compare ({e:#})"

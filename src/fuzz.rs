@@ -126,13 +126,14 @@ fn seeded_tree() -> Tree {
                         },
                         1,
                         0,
+                        0,
                     ),
                     mod_rev: rev,
                     version: 1,
                 }),
             ));
         }
-        tree.apply(changes);
+        tree.apply(changes, rev);
     };
     node(&mut tree, "/a", b"data of a", Meta::default());
     node(&mut tree, "/a/b", b"", Meta::default());

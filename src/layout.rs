@@ -44,6 +44,8 @@ pub enum KeyKind {
     Deletes(String),
     /// A session record.
     Session(i64),
+    /// The accountant's watermark (`0zoe/acct`).
+    Watermark,
     /// The per-transaction explicit event list.
     Events,
     /// Authentication settings shared by all instances.
@@ -115,6 +117,28 @@ impl Layout {
         self.key(&[SIDE.as_bytes(), b"layout"])
     }
 
+    /// `0zoe/acct`: every child change other writers made up to this
+    /// revision is counted in the child records (see `accountant`).
+    pub fn watermark_key(&self) -> Vec<u8> {
+        self.key(&[SIDE.as_bytes(), b"acct"])
+    }
+
+    /// `0zoe/acct-lock`: held, on its lease, by the instance that is the
+    /// accountant.
+    pub fn accountant_lock_key(&self) -> Vec<u8> {
+        self.key(&[SIDE.as_bytes(), b"acct-lock"])
+    }
+
+    /// The keys strictly below `path`: `[P<path>/, P<path>0)` (`0` is the
+    /// byte after `/`). Empty exactly when the znode has no descendants.
+    pub fn descendants_range(&self, path: &str) -> (Vec<u8>, Vec<u8>) {
+        let base = if path == "/" { "" } else { path };
+        (
+            self.key(&[base.as_bytes(), b"/"]),
+            self.key(&[base.as_bytes(), b"0"]),
+        )
+    }
+
     /// The one range the replica loads and watches.
     pub fn watch_range(&self) -> (Vec<u8>, Vec<u8>) {
         (self.key(&[b"/"]), self.key(&[b"0zoe0"]))
@@ -157,6 +181,7 @@ impl Layout {
         match side {
             "ev" => return KeyKind::Events,
             "auth" => return KeyKind::Auth,
+            "acct" => return KeyKind::Watermark,
             _ => {}
         }
         KeyKind::Other
@@ -241,7 +266,8 @@ pub struct ChildRec {
 }
 
 /// `0zoe/c<path>`: a znode's child counters, put in the same transaction as
-/// every change of its children, so its mod_revision is the znode's pzxid.
+/// every change of its children that zoe makes, so its mod_revision is the
+/// znode's pzxid.
 ///
 /// The counters are stored as offsets from etcd's per-key versions: every
 /// put of this key adds one to its version, and every put of the deletes
@@ -252,6 +278,11 @@ pub struct ChildRec {
 /// transaction that needs the exact counters (a sequential create, several
 /// child changes at once, a reply showing the znode's stat) guards both
 /// keys and writes new offsets.
+///
+/// Child changes other writers make (keys put or deleted without this
+/// record moving in the same revision) are counted by every replica as
+/// pending from the record's `base` on, and folded into the offsets by the
+/// accountant (`accountant`, docs/etcd-layout.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ChildRecord {
     /// cversion minus this key's etcd version.
@@ -260,6 +291,17 @@ pub struct ChildRecord {
     /// creates minus this key's etcd version plus the deletes key's.
     #[serde(rename = "ro", default)]
     pub creates_offset: i64,
+    /// Child changes other writers made at or before this revision are
+    /// included in the offsets; later ones are pending.
+    #[serde(rename = "b", default, skip_serializing_if = "is_zero_i64")]
+    pub base: i64,
+    /// The pzxid while this key is at etcd version `pzxid_version`: the
+    /// accountant's write is no child change, so it carries the last one.
+    /// 0: the key's mod_revision is the pzxid.
+    #[serde(rename = "pz", default, skip_serializing_if = "is_zero_i64")]
+    pub pzxid: i64,
+    #[serde(rename = "pv", default, skip_serializing_if = "is_zero_i64")]
+    pub pzxid_version: i64,
     /// Layout format 1: the counters themselves (never bumped blindly).
     #[serde(rename = "cv", default, skip_serializing_if = "Option::is_none")]
     pub legacy_cversion: Option<i32>,
@@ -269,13 +311,30 @@ pub struct ChildRecord {
 
 impl ChildRecord {
     /// The record that yields `counters` once this key is at etcd version
-    /// `version` and the deletes key at `deletes_version` (0: absent).
-    pub fn exact(counters: ChildRec, version: i64, deletes_version: i64) -> ChildRecord {
+    /// `version` and the deletes key at `deletes_version` (0: absent),
+    /// counting other writers' child changes up to revision `base`.
+    pub fn exact(counters: ChildRec, version: i64, deletes_version: i64, base: i64) -> ChildRecord {
         ChildRecord {
             cversion_offset: counters.cversion as i64 - version,
             creates_offset: counters.creates as i64 - version + deletes_version,
-            legacy_cversion: None,
-            legacy_creates: None,
+            base,
+            ..ChildRecord::default()
+        }
+    }
+
+    /// As `exact`, for a write that is not itself a child change: the
+    /// pzxid stays `pzxid` until the key moves again.
+    pub fn folded(
+        counters: ChildRec,
+        pzxid: i64,
+        version: i64,
+        deletes_version: i64,
+        base: i64,
+    ) -> ChildRecord {
+        ChildRecord {
+            pzxid,
+            pzxid_version: version,
+            ..ChildRecord::exact(counters, version, deletes_version, base)
         }
     }
 
@@ -292,10 +351,28 @@ impl ChildRecord {
         }
     }
 
+    /// The last child change this record counts, with the key at etcd
+    /// version `version` and mod_revision `mod_rev`.
+    pub fn pzxid(&self, version: i64, mod_rev: i64) -> i64 {
+        if self.pzxid != 0 && self.pzxid_version == version {
+            self.pzxid
+        } else {
+            mod_rev
+        }
+    }
+
     /// Written by a format 1 zoe: must be rewritten before it is bumped.
     pub fn is_legacy(&self) -> bool {
         self.legacy_cversion.is_some() || self.legacy_creates.is_some()
     }
+}
+
+/// `0zoe/acct`: every child change other writers made at or before
+/// `through` is counted in the child records. Instances load the tree at
+/// this revision and replay from there (see `accountant`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatermarkRec {
+    pub through: i64,
 }
 
 /// `0zoe/s/<id hex>`: a session, attached to the etcd lease of the same id
@@ -394,7 +471,7 @@ mod tests {
             creates: 5,
         };
         // written at C version 3 with D at version 2
-        let rec = ChildRecord::exact(c, 3, 2);
+        let rec = ChildRecord::exact(c, 3, 2, 0);
         assert_eq!(rec.counters(3, 2), c);
         // a blind bump for a create: C +1
         assert_eq!(

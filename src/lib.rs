@@ -8,6 +8,7 @@
 //! change from its etcd watch, fires watches into `conns` → the reply
 //! follows on the same ordered queue.
 
+pub mod accountant;
 pub mod acl;
 pub mod admin;
 pub mod check;

@@ -358,7 +358,7 @@ pub fn node_ops(layout: &Layout, n: &SourceNode) -> Option<(Vec<Compare>, Vec<Tx
             creates: n.stat.cversion.max(0),
         };
         // A fresh key: version 1 once written, no deletes key yet.
-        let crec = ChildRecord::exact(counters, 1, 0);
+        let crec = ChildRecord::exact(counters, 1, 0, 0);
         ops.push(TxnOp::put(
             layout.children_key(&n.path),
             layout::encode(&crec),
@@ -688,6 +688,7 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
     let replica = crate::replica::Replica::start(
         client,
         layout,
+        crate::replica::ReplicaOptions::read_only(),
         Arc::new(crate::conns::Conns::default()),
         tx,
     )
@@ -785,34 +786,38 @@ mod tests {
             ..Meta::default()
         };
         let mut t = Tree::new();
-        t.apply(vec![
-            Change::Data(
-                "/a".into(),
-                Some(DataKv {
-                    value: Bytes::from_static(b"hi"),
-                    create_rev: 20,
-                    mod_rev: 20,
-                    version: 1,
-                    lease: 0,
-                }),
-            ),
-            Change::Meta("/a".into(), Some((meta, 20))),
-            Change::Children(
-                "/a".into(),
-                Some(crate::tree::CrecKv {
-                    rec: ChildRecord::exact(
-                        ChildRec {
-                            cversion: 4,
-                            creates: 4,
-                        },
-                        1,
-                        0,
-                    ),
-                    mod_rev: 20,
-                    version: 1,
-                }),
-            ),
-        ]);
+        t.load(
+            vec![
+                Change::Data(
+                    "/a".into(),
+                    Some(DataKv {
+                        value: Bytes::from_static(b"hi"),
+                        create_rev: 20,
+                        mod_rev: 20,
+                        version: 1,
+                        lease: 0,
+                    }),
+                ),
+                Change::Meta("/a".into(), Some((meta, 20))),
+                Change::Children(
+                    "/a".into(),
+                    Some(crate::tree::CrecKv {
+                        rec: ChildRecord::exact(
+                            ChildRec {
+                                cversion: 4,
+                                creates: 4,
+                            },
+                            1,
+                            0,
+                            0,
+                        ),
+                        mod_rev: 20,
+                        version: 1,
+                    }),
+                ),
+            ],
+            20,
+        );
         let s = t.get("/a").unwrap().stat("/a");
         assert_eq!(
             (s.version, s.cversion, s.aversion, s.ctime, s.mtime),

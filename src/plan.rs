@@ -694,8 +694,9 @@ impl<'a> Planner<'a> {
         n.data_put = true;
         n.meta_put = true;
         // A re-created node starts with fresh counters, written now so its
-        // pzxid is this transaction.
-        n.crec_reset = n.orig_exists;
+        // pzxid is this transaction; so does one whose counter keys outlived
+        // an earlier incarnation that another writer deleted.
+        n.crec_reset = n.orig_exists || n.orig_crec_rev != 0 || n.orig_deletes_version != 0;
         n.child_changes = 0;
         n.child_deletes = 0;
         let stat = n.stat();
@@ -985,10 +986,13 @@ impl Planner<'_> {
                 cversion: n.cversion,
                 creates: n.creates,
             };
+            // Other writers' changes up to the revision planned at are in
+            // `counters`; later ones stay pending on top of this record.
             let rec = ChildRecord::exact(
                 counters,
                 n.orig_crec_version + 1,
                 n.orig_deletes_version + deletes_put as i64,
+                self.tree.revision(),
             );
             ops.push(TxnOp::put(
                 self.layout.children_key(p),
@@ -1054,16 +1058,19 @@ mod tests {
     fn tree_with(paths: &[(&str, i64)]) -> Tree {
         let mut t = Tree::new();
         for (p, rev) in paths {
-            t.apply(vec![Change::Data(
-                p.to_string(),
-                Some(DataKv {
-                    value: Bytes::new(),
-                    create_rev: *rev,
-                    mod_rev: *rev,
-                    version: 1,
-                    lease: 0,
-                }),
-            )]);
+            t.load(
+                vec![Change::Data(
+                    p.to_string(),
+                    Some(DataKv {
+                        value: Bytes::new(),
+                        create_rev: *rev,
+                        mod_rev: *rev,
+                        version: 1,
+                        lease: 0,
+                    }),
+                )],
+                *rev,
+            );
         }
         t
     }
@@ -1177,22 +1184,26 @@ mod tests {
     /// `/a` (created at 2) with a current-format child record.
     fn tree_with_counted_parent() -> Tree {
         let mut t = tree_with(&[("/a", 2)]);
-        t.apply(vec![Change::Children(
-            "/a".into(),
-            Some(tree::CrecKv {
-                rec: ChildRecord::exact(
-                    ChildRec {
-                        cversion: 3,
-                        creates: 2,
-                    },
-                    4,
-                    1,
-                ),
-                mod_rev: 9,
-                version: 4,
-            }),
-        )]);
-        t.apply(vec![Change::Deletes("/a".into(), 1)]);
+        t.apply(
+            vec![Change::Children(
+                "/a".into(),
+                Some(tree::CrecKv {
+                    rec: ChildRecord::exact(
+                        ChildRec {
+                            cversion: 3,
+                            creates: 2,
+                        },
+                        4,
+                        1,
+                        0,
+                    ),
+                    mod_rev: 9,
+                    version: 4,
+                }),
+            )],
+            9,
+        );
+        t.apply(vec![Change::Deletes("/a".into(), 1)], 1003);
         t
     }
 
@@ -1215,16 +1226,19 @@ mod tests {
         ] {
             let t = if matches!(ops[0], WriteOp::Delete { .. }) {
                 let mut t = tree_with_counted_parent();
-                t.apply(vec![Change::Data(
-                    "/a/x".into(),
-                    Some(DataKv {
-                        value: Bytes::new(),
-                        create_rev: 10,
-                        mod_rev: 10,
-                        version: 1,
-                        lease: 0,
-                    }),
-                )]);
+                t.apply(
+                    vec![Change::Data(
+                        "/a/x".into(),
+                        Some(DataKv {
+                            value: Bytes::new(),
+                            create_rev: 10,
+                            mod_rev: 10,
+                            version: 1,
+                            lease: 0,
+                        }),
+                    )],
+                    10,
+                );
                 t
             } else {
                 tree_with_counted_parent()

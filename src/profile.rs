@@ -191,15 +191,21 @@ mod tests {
                 }),
             )
         };
-        t.apply(vec![layout(
-            "2\norg.apache.bookkeeper.meta.HierarchicalLedgerManagerFactory:1",
-            5,
-        )]);
+        t.apply(
+            vec![layout(
+                "2\norg.apache.bookkeeper.meta.HierarchicalLedgerManagerFactory:1",
+                5,
+            )],
+            1001,
+        );
         assert!(Profile::Pulsar210.warnings(&t, 10_000).is_empty());
-        t.apply(vec![layout(
-            "2\norg.apache.pulsar.metadata.bookkeeper.PulsarLedgerManagerFactory:1",
-            6,
-        )]);
+        t.apply(
+            vec![layout(
+                "2\norg.apache.pulsar.metadata.bookkeeper.PulsarLedgerManagerFactory:1",
+                6,
+            )],
+            1002,
+        );
         let w = Profile::Pulsar210.warnings(&t, 10_000);
         assert!(w.len() == 1 && w[0].contains("/ledgers/LAYOUT"), "{w:?}");
     }

@@ -34,8 +34,35 @@ pub struct SessionChange {
     pub revision: i64,
 }
 
+/// How the replica treats the tree it loads.
+#[derive(Debug, Clone)]
+pub struct ReplicaOptions {
+    /// etcd's --max-txn-ops, for the writes a load may need.
+    pub max_txn_ops: usize,
+    /// Create the accountant's watermark on a tree that has none, so child
+    /// changes of other writers are counted from the first start on (a
+    /// tree shared with Pulsar).
+    pub keep_watermark: bool,
+    /// The load may write (a serving instance); tools that only read
+    /// (`zoe export`) load what is there.
+    pub writes: bool,
+}
+
+impl ReplicaOptions {
+    /// A tool that only reads.
+    pub fn read_only() -> ReplicaOptions {
+        ReplicaOptions {
+            max_txn_ops: 128,
+            keep_watermark: false,
+            writes: false,
+        }
+    }
+}
+
 pub struct Replica {
     state: RwLock<State>,
+    client: Client,
+    opts: ReplicaOptions,
     applied: watch::Sender<i64>,
     /// For marker writes (see `wait_for`).
     kv: etcd_client::KvClient,
@@ -67,6 +94,7 @@ impl Replica {
     pub async fn start(
         client: Client,
         layout: Layout,
+        opts: ReplicaOptions,
         notify: Arc<dyn Notify + Send + Sync>,
         session_changes: mpsc::UnboundedSender<SessionChange>,
     ) -> anyhow::Result<Arc<Replica>> {
@@ -78,6 +106,8 @@ impl Replica {
                 revision: 0,
             }),
             applied,
+            client: client.clone(),
+            opts,
             kv: client.kv_client(),
             marker: tokio::sync::Mutex::new(()),
             layout,
@@ -100,6 +130,11 @@ impl Replica {
 
     pub fn layout(&self) -> &Layout {
         &self.layout
+    }
+
+    /// The etcd connection the replica follows.
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     /// Waits until every etcd revision up to `rev` has been applied.
@@ -163,57 +198,14 @@ impl Replica {
         Ok(self.revision().max(rev))
     }
 
-    /// Reads the whole layout range at one revision and replaces the tree.
-    /// On a reload after a compaction, fires the events that the gap hid.
+    /// Builds the tree from etcd (`build_tree`) and replaces the current
+    /// one with it. On a reload after a compaction, fires the events that
+    /// the gap hid.
     async fn load(&self, client: &Client) -> anyhow::Result<i64> {
-        let (start, end) = self.layout.watch_range();
-        let kv = client.kv_client().max_decoding_message_size(MAX_MESSAGE);
-        let mut from = start.clone();
-        let mut at = 0i64;
-        let mut changes = Vec::new();
-        let mut page = PAGE;
-        loop {
-            let mut opts = GetOptions::new().with_range(end.clone()).with_limit(page);
-            if at > 0 {
-                opts = opts.with_revision(at);
-            }
-            let get = crate::etcd::retry_unsent(|| {
-                let mut kv = kv.clone();
-                let (from, opts) = (from.clone(), opts.clone());
-                async move { kv.get(from, Some(opts)).await }
-            });
-            let resp = match get.await {
-                Ok(r) => r,
-                // A page of large values can exceed the message limit:
-                // ask for fewer keys.
-                Err(e) if page > 1 && e.to_string().contains("too large") => {
-                    page = (page / 4).max(1);
-                    warn!(page, error = %e, "etcd page too large; asking for fewer keys");
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            if at == 0 {
-                at = resp.header().map(|h| h.revision()).unwrap_or(0);
-            }
-            let kvs = resp.kvs();
-            let mut bytes = 0usize;
-            for item in kvs {
-                bytes += item.key().len() + item.value().len() + 32;
-                if let Some(c) = self.classify(item, true) {
-                    changes.push(c);
-                }
-            }
-            if !resp.more() || kvs.is_empty() {
-                break;
-            }
-            let per_key = (bytes / kvs.len()).max(1);
-            page = ((PAGE_BYTES / per_key) as i64).clamp(1, PAGE_MAX);
-            from = kvs.last().expect("non-empty").key().to_vec();
-            from.push(0);
-        }
-        let mut fresh = Tree::new();
-        fresh.apply(changes);
+        let Built {
+            tree: fresh,
+            revision: at,
+        } = self.build(client).await?;
         let mut state = self.state.write();
         let first = state.revision == 0;
         let old = std::mem::replace(&mut state.tree, fresh);
@@ -244,6 +236,75 @@ impl Replica {
         self.applied.send_replace(at);
         info!(revision = at, "replica loaded");
         Ok(at)
+    }
+
+    /// `build_tree`, plus what a serving instance owes the tree: a
+    /// watermark where a shared tree has none yet, and the conservative
+    /// rebase when the watermark's revision has been compacted away.
+    async fn build(&self, client: &Client) -> anyhow::Result<Built> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            if attempts > 1 {
+                tokio::time::sleep(Duration::from_millis(100 * attempts.min(20))).await;
+            }
+            match build_tree(client, &self.layout, None).await {
+                Ok(built) => {
+                    if built.tree.watermark().is_none() && self.opts.keep_watermark && attempts < 5
+                    {
+                        // From here on every instance replays from this
+                        // revision, so no change another writer makes is
+                        // ever lost to a restart.
+                        match crate::accountant::create_watermark(
+                            client,
+                            &self.layout,
+                            built.revision,
+                        )
+                        .await
+                        {
+                            Ok(true) => info!(revision = built.revision, "watermark created"),
+                            Ok(false) => {}
+                            Err(e) => warn!(error = %e, "cannot create the watermark"),
+                        }
+                        continue;
+                    }
+                    return Ok(built);
+                }
+                Err(BuildError::Compacted { watermark }) if self.opts.writes && attempts < 20 => {
+                    if let Err(e) = crate::accountant::rebase(
+                        client,
+                        &self.layout,
+                        watermark,
+                        self.opts.max_txn_ops,
+                    )
+                    .await
+                    {
+                        warn!(error = %e, "rebase after compaction failed; retrying");
+                    }
+                }
+                Err(BuildError::Compacted { watermark }) if !self.opts.writes => {
+                    warn!(
+                        watermark,
+                        "the watermark's revision is compacted; loading the current tree, \
+                         without child changes of other writers that are not yet counted"
+                    );
+                    let snap = snapshot(client, &self.layout, None).await?;
+                    let mut tree = Tree::new();
+                    tree.load(snap.changes, snap.revision);
+                    return Ok(Built {
+                        tree,
+                        revision: snap.revision,
+                    });
+                }
+                Err(BuildError::Etcd(e)) if attempts < 5 => {
+                    warn!(error = %e, "cannot load the tree; retrying")
+                }
+                Err(BuildError::Etcd(e)) => return Err(e),
+                Err(e @ BuildError::Compacted { .. }) => {
+                    return Err(anyhow::anyhow!("cannot rebase the child counters: {e}"))
+                }
+            }
+        }
     }
 
     async fn follow(self: Arc<Self>, client: Client, mut rev: i64) {
@@ -303,20 +364,7 @@ impl Replica {
             // watch has delivered (see `wait_for`).
             return rev;
         }
-        let mut i = 0;
-        while i < events.len() {
-            let r = events[i].kv().map(|kv| kv.mod_revision()).unwrap_or(0);
-            let mut changes = Vec::new();
-            while i < events.len() && events[i].kv().map(|kv| kv.mod_revision()).unwrap_or(0) == r {
-                let ev = &events[i];
-                if let Some(kv) = ev.kv() {
-                    let put = ev.event_type() == EtcdEventType::Put;
-                    if let Some(c) = self.classify(kv, put) {
-                        changes.push(c);
-                    }
-                }
-                i += 1;
-            }
+        for (r, changes) in by_revision(&self.layout, resp) {
             if r <= rev {
                 continue;
             }
@@ -339,7 +387,7 @@ impl Replica {
             })
             .collect();
         let mut state = self.state.write();
-        let events = state.tree.apply(changes);
+        let events = state.tree.apply(changes, r);
         let watches = state.watches.get_mut();
         for e in &events {
             watches.trigger(
@@ -357,10 +405,246 @@ impl Replica {
             let _ = self.session_changes.send(s);
         }
     }
+}
 
-    fn classify(&self, kv: &KeyValue, put: bool) -> Option<Change> {
-        classify(&self.layout, kv, put)
+/// The changes of one watch response, grouped by revision in etcd's order.
+fn by_revision(layout: &Layout, resp: &etcd_client::WatchResponse) -> Vec<(i64, Vec<Change>)> {
+    let mut out: Vec<(i64, Vec<Change>)> = Vec::new();
+    for ev in resp.events() {
+        let Some(kv) = ev.kv() else { continue };
+        let r = kv.mod_revision();
+        if out.last().is_none_or(|(last, _)| *last != r) {
+            out.push((r, Vec::new()));
+        }
+        let put = ev.event_type() == EtcdEventType::Put;
+        if let Some(c) = classify(layout, kv, put) {
+            out.last_mut().expect("pushed").1.push(c);
+        }
     }
+    out
+}
+
+/// A tree built from etcd and the revision it reflects.
+pub struct Built {
+    pub tree: Tree,
+    pub revision: i64,
+}
+
+#[derive(Debug)]
+pub enum BuildError {
+    /// The watermark's revision (or history after it) is compacted away.
+    Compacted {
+        watermark: i64,
+    },
+    Etcd(anyhow::Error),
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BuildError::Compacted { watermark } => write!(
+                f,
+                "etcd has compacted the history after the watermark (revision {watermark})"
+            ),
+            BuildError::Etcd(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+fn is_compacted(e: &etcd_client::Error) -> bool {
+    e.to_string().contains("compacted")
+}
+
+/// The keys of the layout range at one revision, classified.
+pub struct Snapshot {
+    pub revision: i64,
+    pub changes: Vec<Change>,
+}
+
+/// Reads the whole layout range at `at` (None: now), paginated.
+pub async fn snapshot(
+    client: &Client,
+    layout: &Layout,
+    at: Option<i64>,
+) -> Result<Snapshot, SnapshotError> {
+    let (start, end) = layout.watch_range();
+    let kv = client.kv_client().max_decoding_message_size(MAX_MESSAGE);
+    let mut from = start.clone();
+    let mut at = at.unwrap_or(0);
+    let mut changes = Vec::new();
+    let mut page = PAGE;
+    loop {
+        let mut opts = GetOptions::new().with_range(end.clone()).with_limit(page);
+        if at > 0 {
+            opts = opts.with_revision(at);
+        }
+        let get = crate::etcd::retry_unsent(|| {
+            let mut kv = kv.clone();
+            let (from, opts) = (from.clone(), opts.clone());
+            async move { kv.get(from, Some(opts)).await }
+        });
+        let resp = match get.await {
+            Ok(r) => r,
+            // A page of large values can exceed the message limit:
+            // ask for fewer keys.
+            Err(e) if page > 1 && e.to_string().contains("too large") => {
+                page = (page / 4).max(1);
+                warn!(page, error = %e, "etcd page too large; asking for fewer keys");
+                continue;
+            }
+            Err(e) if is_compacted(&e) => return Err(SnapshotError::Compacted),
+            Err(e) => return Err(SnapshotError::Etcd(e.into())),
+        };
+        if at == 0 {
+            at = resp.header().map(|h| h.revision()).unwrap_or(0);
+        }
+        let kvs = resp.kvs();
+        let mut bytes = 0usize;
+        for item in kvs {
+            bytes += item.key().len() + item.value().len() + 32;
+            if let Some(c) = classify(layout, item, true) {
+                changes.push(c);
+            }
+        }
+        if !resp.more() || kvs.is_empty() {
+            break;
+        }
+        let per_key = (bytes / kvs.len()).max(1);
+        page = ((PAGE_BYTES / per_key) as i64).clamp(1, PAGE_MAX);
+        from = kvs.last().expect("non-empty").key().to_vec();
+        from.push(0);
+    }
+    Ok(Snapshot {
+        revision: at,
+        changes,
+    })
+}
+
+#[derive(Debug)]
+pub enum SnapshotError {
+    Compacted,
+    Etcd(anyhow::Error),
+}
+
+impl From<SnapshotError> for anyhow::Error {
+    fn from(e: SnapshotError) -> anyhow::Error {
+        match e {
+            SnapshotError::Compacted => anyhow::anyhow!("the revision is compacted"),
+            SnapshotError::Etcd(e) => e,
+        }
+    }
+}
+
+/// Writes the sync marker; returns its revision.
+async fn marker(client: &Client, layout: &Layout) -> anyhow::Result<i64> {
+    let put = crate::etcd::retry_unsent(|| {
+        let mut kv = client.kv_client();
+        async move { kv.put(layout.sync_key(), Vec::new(), None).await }
+    });
+    let resp = put.await?;
+    resp.header()
+        .map(|h| h.revision())
+        .ok_or_else(|| anyhow::anyhow!("etcd answered without a revision"))
+}
+
+/// The tree exactly as a replica serves it at revision `target` (None:
+/// now): the keys at the accountant's watermark, then every revision after
+/// it replayed, so that the child changes other writers made since are
+/// counted the way every running instance counts them (`accountant`).
+/// Without a watermark, the keys at the target revision.
+pub async fn build_tree(
+    client: &Client,
+    layout: &Layout,
+    target: Option<i64>,
+) -> Result<Built, BuildError> {
+    let etcd = |e: anyhow::Error| BuildError::Etcd(e);
+    // Replaying needs an end the watch is sure to deliver: a marker put
+    // after the target.
+    let end = marker(client, layout).await.map_err(etcd)?;
+    let target = target.unwrap_or(end);
+    let mut kv = client.kv_client();
+    let get = kv
+        .get(
+            layout.watermark_key(),
+            Some(GetOptions::new().with_revision(target)),
+        )
+        .await;
+    let watermark = match get {
+        Ok(r) => r
+            .kvs()
+            .first()
+            .and_then(|kv| layout::decode::<layout::WatermarkRec>(kv.value()))
+            .map(|w| w.through),
+        Err(e) if is_compacted(&e) => {
+            return Err(BuildError::Etcd(anyhow::anyhow!(
+                "revision {target} is compacted"
+            )))
+        }
+        Err(e) => return Err(etcd(e.into())),
+    };
+    let Some(w) = watermark.filter(|w| *w > 0 && *w < target) else {
+        let snap = snapshot(client, layout, Some(target))
+            .await
+            .map_err(|e| etcd(e.into()))?;
+        let mut tree = Tree::new();
+        tree.load(snap.changes, snap.revision);
+        return Ok(Built {
+            tree,
+            revision: target,
+        });
+    };
+    let snap = match snapshot(client, layout, Some(w)).await {
+        Ok(s) => s,
+        Err(SnapshotError::Compacted) => return Err(BuildError::Compacted { watermark: w }),
+        Err(SnapshotError::Etcd(e)) => return Err(etcd(e)),
+    };
+    let mut tree = Tree::new();
+    tree.load(snap.changes, w);
+    let (start, range_end) = layout.watch_range();
+    let opts = WatchOptions::new()
+        .with_range(range_end)
+        .with_start_revision(w + 1);
+    let mut wc = client.watch_client().max_decoding_message_size(MAX_MESSAGE);
+    let (mut watcher, mut stream) = wc
+        .watch(start, Some(opts))
+        .await
+        .map_err(|e| etcd(e.into()))?;
+    let mut rev = w;
+    'replay: while rev < end {
+        let msg = tokio::time::timeout(Duration::from_secs(60), stream.message()).await;
+        let resp = match msg {
+            Ok(Ok(Some(r))) => r,
+            Ok(Ok(None)) => return Err(etcd(anyhow::anyhow!("etcd ended the replay watch"))),
+            Ok(Err(e)) => return Err(etcd(e.into())),
+            Err(_) => return Err(etcd(anyhow::anyhow!("replay watch silent for 60 s"))),
+        };
+        if resp.canceled() {
+            if resp.compact_revision() > 0 {
+                return Err(BuildError::Compacted { watermark: w });
+            }
+            return Err(etcd(anyhow::anyhow!("etcd canceled the replay watch")));
+        }
+        for (r, changes) in by_revision(layout, &resp) {
+            if r > target {
+                break 'replay;
+            }
+            if r > rev {
+                tree.apply(changes, r);
+                rev = r;
+            }
+        }
+    }
+    let _ = watcher.cancel().await;
+    debug!(
+        watermark = w,
+        target,
+        replayed = rev - w,
+        "tree built by replay"
+    );
+    Ok(Built {
+        tree,
+        revision: target,
+    })
 }
 
 /// What a key put (`put`) or deleted means for the tree; None for keys the
@@ -424,6 +708,17 @@ pub fn classify(layout: &Layout, kv: &KeyValue, put: bool) -> Option<Change> {
             }
             Change::Events(layout::decode::<layout::EventList>(kv.value()).map(|l| l.0))
         }
+        KeyKind::Watermark => Change::Watermark(if put {
+            match layout::decode::<layout::WatermarkRec>(kv.value()) {
+                Some(w) => Some((w.through, rev)),
+                None => {
+                    warn!("unreadable watermark (0zoe/acct) ignored");
+                    return None;
+                }
+            }
+        } else {
+            None
+        }),
         KeyKind::Other => return None,
     })
 }

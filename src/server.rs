@@ -166,7 +166,19 @@ impl Server {
         }
         let conns = Arc::new(Conns::default());
         let (changes_tx, changes_rx) = tokio::sync::mpsc::unbounded_channel();
-        let replica = Replica::start(client.clone(), layout, conns.clone(), changes_tx).await?;
+        let replica_opts = crate::replica::ReplicaOptions {
+            max_txn_ops: config.etcd_max_txn_ops,
+            keep_watermark: config.profile == crate::profile::Profile::Pulsar210,
+            writes: true,
+        };
+        let replica = Replica::start(
+            client.clone(),
+            layout,
+            replica_opts,
+            conns.clone(),
+            changes_tx,
+        )
+        .await?;
         config
             .profile
             .lint(&replica.read().tree, config.etcd_max_txn_ops);
@@ -181,6 +193,7 @@ impl Server {
             config.etcd_max_txn_ops,
         );
         sessions.start(changes_rx);
+        crate::accountant::start(replica.clone(), instance.clone(), config.etcd_max_txn_ops);
         crate::reaper::start(writer.clone(), config.reaper.clone());
         let committer = crate::committer::Committer::start(writer.clone(), config.etcd_max_txn_ops);
         tokio::spawn(watch_etcd_health(

@@ -51,9 +51,57 @@ pub struct Entry {
     /// `/`, `/zookeeper`, `/zookeeper/quota`, `/zookeeper/config`: exist
     /// without a key and report all-zero creation fields.
     pub special: bool,
+    /// Child changes other writers made that the child record does not
+    /// count yet (see `foreign`).
+    pub pending: Option<Box<Pending>>,
     /// The ephemeral owner this entry is indexed under, to keep the
     /// session→ephemerals index exact.
     indexed_owner: i64,
+}
+
+/// Child changes of one znode that other writers made (a key put or
+/// deleted below it without zoe's child record moving in the same
+/// revision), after its child record's base: counted in what clients see
+/// at once, in the record once the accountant folds them in. Every
+/// replica that applied the same revisions holds the same list.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// (revision, child changes, of which creates), in revision order.
+    events: Vec<(i64, u32, u32)>,
+}
+
+impl Pending {
+    fn add(&mut self, rev: i64, changes: u32, creates: u32) {
+        match self.events.last_mut() {
+            Some(last) if last.0 == rev => {
+                last.1 += changes;
+                last.2 += creates;
+            }
+            _ => self.events.push((rev, changes, creates)),
+        }
+    }
+
+    /// Forgets the changes a record with this base counts.
+    fn prune(&mut self, base: i64) {
+        self.events.retain(|e| e.0 > base);
+    }
+
+    pub fn changes(&self) -> u32 {
+        self.events.iter().map(|e| e.1).fold(0, u32::wrapping_add)
+    }
+
+    pub fn creates(&self) -> u32 {
+        self.events.iter().map(|e| e.2).fold(0, u32::wrapping_add)
+    }
+
+    /// Revision of the latest pending change.
+    pub fn last(&self) -> i64 {
+        self.events.last().map(|e| e.0).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
 }
 
 static DEFAULT_META: std::sync::OnceLock<Arc<Meta>> = std::sync::OnceLock::new();
@@ -128,7 +176,21 @@ impl Entry {
         (etcd as i32).wrapping_add(self.meta().version_offset)
     }
 
+    /// The child counters clients see: the record's, plus the changes
+    /// other writers made that it does not count yet.
     pub fn child_rec(&self, path: &str) -> ChildRec {
+        let stored = self.stored_child_rec(path);
+        match &self.pending {
+            Some(p) => ChildRec {
+                cversion: stored.cversion.wrapping_add(p.changes() as i32),
+                creates: stored.creates.wrapping_add(p.creates() as i32),
+            },
+            None => stored,
+        }
+    }
+
+    /// The child counters as the record alone has them.
+    pub fn stored_child_rec(&self, path: &str) -> ChildRec {
         match &self.crec {
             Some(c) => c.rec.counters(c.version, self.deletes),
             None => ChildRec {
@@ -142,6 +204,11 @@ impl Entry {
                 creates: 0,
             },
         }
+    }
+
+    /// Child changes not yet in the record.
+    pub fn pending(&self) -> Option<&Pending> {
+        self.pending.as_deref()
     }
 
     pub fn crec_rev(&self) -> i64 {
@@ -208,10 +275,11 @@ impl Entry {
         };
         let mzxid = self.data_mod_rev();
         let crec = self.child_rec(path);
-        let pzxid = match &self.crec {
-            Some(c) => c.mod_rev,
+        let stored_pzxid = match &self.crec {
+            Some(c) => c.rec.pzxid(c.version, c.mod_rev),
             None => czxid,
         };
+        let pzxid = stored_pzxid.max(self.pending.as_ref().map(|p| p.last()).unwrap_or(0));
         Stat {
             czxid,
             mzxid,
@@ -290,6 +358,8 @@ pub enum Change {
     Session(i64, Option<SessionEntry>),
     Events(Option<Vec<(i32, String)>>),
     Auth(Option<AuthRec>),
+    /// The accountant's watermark: (through, mod_revision of the key).
+    Watermark(Option<(i64, i64)>),
 }
 
 /// A ZooKeeper event produced by applying a revision.
@@ -316,6 +386,16 @@ pub struct Tree {
     reapable: BTreeSet<String>,
     node_count: usize,
     data_size: u64,
+    /// The revision the tree reflects.
+    revision: i64,
+    /// Znodes with pending child changes, and paths whose counter keys
+    /// outlived their znode: the accountant's work.
+    pending_paths: BTreeSet<String>,
+    orphans: BTreeSet<String>,
+    watermark: Option<(i64, i64)>,
+    /// Children entered or removed per parent while applying one revision:
+    /// (changes, of which creates).
+    child_events: HashMap<String, (u32, u32)>,
 }
 
 impl Default for Tree {
@@ -335,6 +415,11 @@ impl Tree {
             reapable: BTreeSet::new(),
             node_count: 4,
             data_size: 0,
+            revision: 0,
+            pending_paths: BTreeSet::new(),
+            orphans: BTreeSet::new(),
+            watermark: None,
+            child_events: HashMap::new(),
         };
         for p in ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
             t.entry_mut(p).special = true;
@@ -379,6 +464,28 @@ impl Tree {
     /// Authentication settings shared through etcd.
     pub fn auth(&self) -> &AuthRec {
         &self.auth
+    }
+
+    /// The revision the tree reflects.
+    pub fn revision(&self) -> i64 {
+        self.revision
+    }
+
+    /// The accountant's watermark and the revision it was written at.
+    pub fn watermark(&self) -> Option<(i64, i64)> {
+        self.watermark
+    }
+
+    /// Znodes whose child counters include changes the record does not.
+    pub fn pending_paths(&self) -> impl Iterator<Item = &str> {
+        self.pending_paths.iter().map(|s| s.as_str())
+    }
+
+    /// Paths with a child record or child-delete counter but no znode:
+    /// left by another writer deleting the znode, or by a directory that
+    /// existed only through its descendants.
+    pub fn orphans(&self) -> impl Iterator<Item = &str> {
+        self.orphans.iter().map(|s| s.as_str())
     }
 
     pub fn sessions(&self) -> &HashMap<i64, SessionEntry> {
@@ -469,9 +576,23 @@ impl Tree {
         count
     }
 
-    /// Applies the key changes of one revision, in etcd's order, and
-    /// returns the ZooKeeper events they stand for.
-    pub fn apply(&mut self, changes: Vec<Change>) -> Vec<ZkEvent> {
+    /// Applies the key changes of revision `rev`, in etcd's order, and
+    /// returns the ZooKeeper events they stand for. Child changes that no
+    /// child record counts in the same revision are pending (`Pending`).
+    pub fn apply(&mut self, changes: Vec<Change>, rev: i64) -> Vec<ZkEvent> {
+        self.apply_changes(changes, rev, true)
+    }
+
+    /// Enters the keys of a snapshot taken at revision `rev`. Nothing is
+    /// pending: every child change up to a snapshot the replica loads is
+    /// counted in the records (see `accountant`).
+    pub fn load(&mut self, keys: Vec<Change>, rev: i64) {
+        self.apply_changes(keys, rev, false);
+    }
+
+    fn apply_changes(&mut self, changes: Vec<Change>, rev: i64, count: bool) -> Vec<ZkEvent> {
+        self.child_events.clear();
+        let mut counted: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut derived = Vec::new();
         let mut explicit: Option<Vec<(i32, String)>> = None;
         let mut touched: Vec<String> = Vec::new();
@@ -488,7 +609,23 @@ impl Tree {
                     touched.push(p);
                 }
                 Change::Children(p, c) => {
-                    self.entry_mut(&p).crec = c;
+                    let e = self.entry_mut(&p);
+                    match (&c, &mut e.pending) {
+                        (Some(c), Some(pending)) => {
+                            pending.prune(c.rec.base);
+                            if pending.is_empty() {
+                                e.pending = None;
+                            }
+                        }
+                        // The record goes with its znode, and the counts
+                        // with it.
+                        (None, _) => e.pending = None,
+                        _ => {}
+                    }
+                    e.crec = c;
+                    if c.is_some() {
+                        counted.insert(p.clone());
+                    }
                     touched.push(p);
                 }
                 Change::Deletes(p, v) => {
@@ -506,11 +643,34 @@ impl Tree {
                 },
                 Change::Events(list) => explicit = list,
                 Change::Auth(a) => self.auth = a.unwrap_or_default(),
+                Change::Watermark(w) => self.watermark = w,
             }
         }
+        if count {
+            // A child change zoe makes always moves the parent's child
+            // record in the same transaction; any other is another writer's.
+            let mut events: Vec<(String, (u32, u32))> = self.child_events.drain().collect();
+            events.sort();
+            for (q, (changes, creates)) in events {
+                if counted.contains(&q) {
+                    continue;
+                }
+                let Some(e) = self.nodes.get_mut(q.as_str()) else {
+                    continue;
+                };
+                if e.exists() || e.crec.is_some() {
+                    e.pending
+                        .get_or_insert_with(Default::default)
+                        .add(rev, changes, creates);
+                    touched.push(q);
+                }
+            }
+        }
+        self.child_events.clear();
         for p in touched {
             self.reindex(&p);
         }
+        self.revision = rev;
         let mut events = match explicit {
             Some(list) => list
                 .into_iter()
@@ -532,11 +692,29 @@ impl Tree {
         events
     }
 
-    /// Keeps the ephemeral index right and drops entries that hold nothing.
+    /// Keeps the ephemeral index and the accountant's sets right, and
+    /// drops entries that hold nothing.
     fn reindex(&mut self, p: &str) {
         let Some(e) = self.nodes.get_mut(p) else {
+            self.pending_paths.remove(p);
+            self.orphans.remove(p);
             return;
         };
+        // Pending changes belong to a znode or to the record that will
+        // count them; without either they are nobody's.
+        if !e.exists() && e.crec.is_none() {
+            e.pending = None;
+        }
+        if e.pending.is_some() {
+            self.pending_paths.insert(p.to_string());
+        } else {
+            self.pending_paths.remove(p);
+        }
+        if !e.special && !e.exists() && (e.crec.is_some() || e.deletes != 0) {
+            self.orphans.insert(p.to_string());
+        } else {
+            self.orphans.remove(p);
+        }
         let owner = if e.data.is_some() && e.kind() == NodeKind::Ephemeral {
             e.meta().owner
         } else {
@@ -553,6 +731,7 @@ impl Tree {
             && e.children.is_empty();
         if remove {
             self.nodes.remove(p);
+            self.pending_paths.remove(p);
         }
         if reapable {
             self.reapable.insert(p.to_string());
@@ -630,24 +809,28 @@ mod tests {
     #[test]
     fn apply_derives_events_and_children() {
         let mut t = Tree::new();
-        let ev = t.apply(vec![
-            Change::Data("/a".into(), kv(5, 1, 5)),
-            Change::Children(
-                "/".into(),
-                Some(CrecKv {
-                    rec: ChildRecord::exact(
-                        ChildRec {
-                            cversion: 0,
-                            creates: 1,
-                        },
-                        1,
-                        0,
-                    ),
-                    mod_rev: 5,
-                    version: 1,
-                }),
-            ),
-        ]);
+        let ev = t.apply(
+            vec![
+                Change::Data("/a".into(), kv(5, 1, 5)),
+                Change::Children(
+                    "/".into(),
+                    Some(CrecKv {
+                        rec: ChildRecord::exact(
+                            ChildRec {
+                                cversion: 0,
+                                creates: 1,
+                            },
+                            1,
+                            0,
+                            0,
+                        ),
+                        mod_rev: 5,
+                        version: 1,
+                    }),
+                ),
+            ],
+            5,
+        );
         assert_eq!(
             ev,
             vec![
@@ -657,11 +840,11 @@ mod tests {
         );
         let st = t.get("/").unwrap().stat("/");
         assert_eq!((st.cversion, st.num_children, st.pzxid), (0, 2, 5));
-        let ev = t.apply(vec![Change::Data("/a".into(), kv(6, 2, 5))]);
+        let ev = t.apply(vec![Change::Data("/a".into(), kv(6, 2, 5))], 6);
         assert_eq!(ev, vec![event(jute::EventType::NodeDataChanged, "/a")]);
         let a = t.get("/a").unwrap().stat("/a");
         assert_eq!((a.czxid, a.mzxid, a.version, a.pzxid), (5, 6, 1, 5));
-        let ev = t.apply(vec![Change::Data("/a".into(), None)]);
+        let ev = t.apply(vec![Change::Data("/a".into(), None)], 1003);
         assert_eq!(ev.len(), 2);
         assert!(t.get("/a").is_none());
         assert_eq!(t.get("/").unwrap().children.len(), 1);
@@ -684,10 +867,13 @@ mod tests {
                 ..Meta::default()
             };
             let rev = 10 + i as i64;
-            t.apply(vec![
-                Change::Data(p.to_string(), kv(rev, 1, rev)),
-                Change::Meta(p.to_string(), Some((meta, rev))),
-            ]);
+            t.apply(
+                vec![
+                    Change::Data(p.to_string(), kv(rev, 1, rev)),
+                    Change::Meta(p.to_string(), Some((meta, rev))),
+                ],
+                rev,
+            );
         }
         // ZooKeeper 3.9.5 deletes these in the order f, e, d, c, b, a.
         assert_eq!(
@@ -704,16 +890,22 @@ mod tests {
             owner: 42,
             ..Meta::default()
         };
-        t.apply(vec![
-            Change::Data("/e".into(), kv(7, 1, 7)),
-            Change::Meta("/e".into(), Some((meta, 7))),
-        ]);
+        t.apply(
+            vec![
+                Change::Data("/e".into(), kv(7, 1, 7)),
+                Change::Meta("/e".into(), Some((meta, 7))),
+            ],
+            7,
+        );
         assert_eq!(t.ephemerals_of(42), vec!["/e".to_string()]);
         assert_eq!(t.get("/e").unwrap().stat("/e").ephemeral_owner, 42);
-        t.apply(vec![
-            Change::Data("/e".into(), None),
-            Change::Meta("/e".into(), None),
-        ]);
+        t.apply(
+            vec![
+                Change::Data("/e".into(), None),
+                Change::Meta("/e".into(), None),
+            ],
+            1006,
+        );
         assert!(t.ephemerals_of(42).is_empty());
         assert!(t.raw("/e").is_none());
     }

@@ -17,6 +17,14 @@
 //! - `pulsar_changes_fire_zookeeper_watches`: NodeCreated,
 //!   NodeDataChanged, NodeDeleted and NodeChildrenChanged for Pulsar puts,
 //!   deletes and lease revocation, implicit directories included.
+//! - `pulsar_child_changes_raise_cversion_across_restarts`: a ZooKeeper
+//!   client follows `/ledgers/available` the way BookKeeper's
+//!   ZKRegistrationClient does (getChildren2 + child watch, a new list
+//!   only with a higher cversion) while bookies join and leave through
+//!   Pulsar's store and zoe; every read shows a strictly higher cversion
+//!   and pzxid with exact counts, through every zoe instance being killed
+//!   and restarted (changes made while none ran included), a second
+//!   instance agrees, and the accountant's records in etcd catch up.
 //!
 //! The Pulsar jars come from `tests/e2e/pulsar/pom.xml` (the same cache as
 //! tests/e2e_pulsar.rs, `.cache/e2e/pulsar-lib`).
@@ -25,282 +33,16 @@ mod support;
 
 #[path = "e2e/common.rs"]
 mod e2e;
+#[path = "e2e/shared_tree.rs"]
+mod shared_tree;
 
-use std::collections::BTreeSet;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::OnceLock;
 use std::thread;
 use std::time::Duration;
 
-use support::{file_tail, EtcdServer, TestDir, Zoe};
-
-const PULSAR_VERSION: &str = "2.10.5";
-
-/// How long one driver command may take (a loaded 2-core machine, a JVM).
-const REPLY_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// How long to wait for watch events that must come.
-const EVENT_WAIT_MS: u64 = 30_000;
-
-/// Jars and the compiled driver.
-fn driver_classpath() -> &'static (PathBuf, PathBuf) {
-    static CP: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    CP.get_or_init(|| {
-        let pom = e2e::e2e_path("pulsar/pom.xml");
-        let lib = e2e::cache_path("pulsar-lib");
-        e2e::resolve_jars(
-            &format!("Pulsar {PULSAR_VERSION}"),
-            &pom,
-            &lib,
-            &[
-                format!("pulsar-broker-{PULSAR_VERSION}.jar"),
-                format!("pulsar-functions-worker-{PULSAR_VERSION}.jar"),
-            ],
-        );
-        let classes = e2e::cache_path("pulsar-shared-tree-classes");
-        e2e::compile_java(
-            &e2e::e2e_path("pulsar/shared-tree"),
-            &pom,
-            &lib,
-            &classes,
-            |_| {},
-        );
-        (lib, classes)
-    })
-}
-
-/// The SharedTreeDriver JVM.
-struct Driver {
-    child: Child,
-    stdin: ChildStdin,
-    replies: Receiver<String>,
-    log: PathBuf,
-}
-
-impl Driver {
-    fn start(dir: &TestDir) -> Driver {
-        let (lib, classes) = driver_classpath();
-        let log = dir.path().join("driver.log");
-        let mut cmd = e2e::java_with(
-            classes,
-            lib,
-            "256m",
-            &[
-                "-XX:MaxDirectMemorySize=64m".to_string(),
-                format!(
-                    "-Dlog4j.configurationFile={}",
-                    e2e::e2e_path("pulsar/log4j2.xml").display()
-                ),
-            ],
-            "zoee2e.SharedTreeDriver",
-        );
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(File::create(&log).expect("driver log"));
-        let mut child = cmd.spawn().expect("spawn the SharedTreeDriver JVM");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, replies) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Driver {
-            child,
-            stdin,
-            replies,
-            log,
-        }
-    }
-
-    /// Sends one command; returns its reply line. Panics (with the JVM's
-    /// log) on a timeout or an unexpected exception.
-    fn call(&mut self, cmd: &str) -> String {
-        writeln!(self.stdin, "{cmd}")
-            .and_then(|_| self.stdin.flush())
-            .unwrap_or_else(|e| panic!("`{cmd}`: driver gone ({e}):\n{}", self.tail()));
-        let reply = self
-            .replies
-            .recv_timeout(REPLY_TIMEOUT)
-            .unwrap_or_else(|e| panic!("`{cmd}`: no reply ({e}):\n{}", self.tail()));
-        assert!(
-            !reply.starts_with("ERROR"),
-            "`{cmd}` failed: {reply}\n{}",
-            self.tail()
-        );
-        reply
-    }
-
-    /// The fields of an `OK` reply.
-    fn ok(&mut self, cmd: &str) -> Vec<String> {
-        let reply = self.call(cmd);
-        let mut fields = reply.split(' ').map(str::to_string);
-        assert_eq!(
-            fields.next().as_deref(),
-            Some("OK"),
-            "`{cmd}` answered {reply}"
-        );
-        fields.collect()
-    }
-
-    /// ZooKeeper `exists`: None for NONODE.
-    fn zstat(&mut self, path: &str, watch: bool) -> Option<ZStat> {
-        let reply = self.call(&format!("zstat {path} {}", watch as u8));
-        if reply == "NONODE" {
-            return None;
-        }
-        let f = self.fields_of(&reply);
-        Some(ZStat::parse(&f))
-    }
-
-    /// ZooKeeper `getData`: the data (hex, `-` for empty) and the Stat.
-    fn zget(&mut self, path: &str, watch: bool) -> Option<(String, ZStat)> {
-        let reply = self.call(&format!("zget {path} {}", watch as u8));
-        if reply == "NONODE" {
-            return None;
-        }
-        let f = self.fields_of(&reply);
-        Some((f[0].clone(), ZStat::parse(&f[1..])))
-    }
-
-    /// ZooKeeper `getChildren2`.
-    fn zchildren(&mut self, path: &str, watch: bool) -> Option<(BTreeSet<String>, ZStat)> {
-        let reply = self.call(&format!("zchildren {path} {}", watch as u8));
-        if reply == "NONODE" {
-            return None;
-        }
-        let f = self.fields_of(&reply);
-        Some((names(&f[0]), ZStat::parse(&f[1..])))
-    }
-
-    /// Waits for `n` ZooKeeper watch events (fewer if they do not come).
-    fn zevents(&mut self, n: usize, wait_ms: u64) -> Vec<String> {
-        let f = self.ok(&format!("zevents {n} {wait_ms}"));
-        f.first()
-            .filter(|s| !s.is_empty())
-            .map(|s| s.split(';').map(str::to_string).collect())
-            .unwrap_or_default()
-    }
-
-    /// Pulsar's `getChildren`.
-    fn children(&mut self, path: &str) -> BTreeSet<String> {
-        names(&self.ok(&format!("children {path}"))[0])
-    }
-
-    fn fields_of(&self, reply: &str) -> Vec<String> {
-        let mut f = reply.split(' ').map(str::to_string);
-        assert_eq!(f.next().as_deref(), Some("OK"), "{reply}");
-        f.collect()
-    }
-
-    fn tail(&self) -> String {
-        file_tail(&self.log, 40)
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn names(joined: &str) -> BTreeSet<String> {
-    if joined == "-" {
-        BTreeSet::new()
-    } else {
-        joined.split(',').map(str::to_string).collect()
-    }
-}
-
-/// A ZooKeeper Stat as the Java client reported it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct ZStat {
-    czxid: i64,
-    mzxid: i64,
-    ctime: i64,
-    mtime: i64,
-    version: i64,
-    cversion: i64,
-    aversion: i64,
-    ephemeral_owner: i64,
-    data_length: i64,
-    num_children: i64,
-    pzxid: i64,
-}
-
-impl ZStat {
-    fn parse(f: &[String]) -> ZStat {
-        let v: Vec<i64> = f
-            .iter()
-            .take(11)
-            .map(|s| s.parse().unwrap_or_else(|_| panic!("stat field {s:?}")))
-            .collect();
-        assert_eq!(v.len(), 11, "stat {f:?}");
-        ZStat {
-            czxid: v[0],
-            mzxid: v[1],
-            ctime: v[2],
-            mtime: v[3],
-            version: v[4],
-            cversion: v[5],
-            aversion: v[6],
-            ephemeral_owner: v[7],
-            data_length: v[8],
-            num_children: v[9],
-            pzxid: v[10],
-        }
-    }
-}
-
-/// A key as etcd holds it.
-#[derive(Debug, Clone, Copy)]
-struct EtcdKv {
-    create_revision: i64,
-    mod_revision: i64,
-    version: i64,
-    lease: i64,
-}
-
-fn etcd_kv(etcd: &EtcdServer, key: &str) -> Option<EtcdKv> {
-    let out = etcd.etcdctl(&["get", key, "-w", "json"]);
-    assert!(out.success(), "etcdctl get {key}\n{}", out.describe());
-    let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("etcdctl json");
-    let kv = doc.get("kvs")?.as_array()?.first()?;
-    let num = |f: &str| kv.get(f).and_then(|v| v.as_i64()).unwrap_or(0);
-    Some(EtcdKv {
-        create_revision: num("create_revision"),
-        mod_revision: num("mod_revision"),
-        version: num("version"),
-        lease: num("lease"),
-    })
-}
-
-/// Every key in etcd.
-fn etcd_keys(etcd: &EtcdServer) -> Vec<String> {
-    let out = etcd.etcdctl(&["get", "", "--from-key", "--keys-only"]);
-    assert!(out.success(), "etcdctl get --from-key\n{}", out.describe());
-    out.stdout
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-fn hex(s: &str) -> String {
-    if s.is_empty() {
-        return "-".into();
-    }
-    s.bytes().map(|b| format!("{b:02x}")).collect()
-}
+use shared_tree::{
+    await_children, etcd_keys, etcd_kv, hex, set, stored_cversion, Driver, ZStat, EVENT_WAIT_MS,
+};
+use support::{EtcdServer, TestDir, Zoe};
 
 /// The Stat ZooKeeper clients must see for a key Pulsar wrote.
 fn assert_stat_from_etcd(etcd: &EtcdServer, path: &str, st: &ZStat, data_len: usize) {
@@ -326,10 +68,6 @@ fn assert_implicit(etcd: &EtcdServer, path: &str, st: &ZStat, children: i64) {
         (0, 0, children),
         "{path}"
     );
-}
-
-fn set(items: &[&str]) -> BTreeSet<String> {
-    items.iter().map(|s| s.to_string()).collect()
 }
 
 fn start(tag: &str) -> (EtcdServer, Zoe, TestDir, Driver) {
@@ -617,4 +355,132 @@ fn pulsar_changes_fire_zookeeper_watches() {
     assert!(etcd_kv(&etcd, "/ledgers/available/bk2:3181").is_none());
     // No event beyond those asked for.
     assert_eq!(d.zevents(1, 500), Vec::<String>::new());
+}
+
+#[test]
+fn pulsar_child_changes_raise_cversion_across_restarts() {
+    let etcd = EtcdServer::start();
+    let args = ["--profile", "pulsar-2.10", "--etcd-max-txn-ops", "1024"];
+    let mut zoe = Zoe::start_with(&etcd.endpoint(), "", &args);
+    let dir = TestDir::new("pulsar-shared-cversion");
+    let mut d = Driver::start(&dir);
+    d.ok(&format!("etcd etcd:{} 10000", etcd.endpoint()));
+    d.ok(&format!("zk {}", zoe.addr()));
+    let avail = "/ledgers/available";
+
+    // A cluster set up through etcd; a ZooKeeper client follows the bookie
+    // list as BookKeeper's registration client does.
+    d.ok("put /ledgers - - -");
+    d.ok("put /ledgers/available - -1 -");
+    d.ok("put /ledgers/available/readonly - -1 -");
+    d.ok("zsync /");
+    d.ok(&format!("zwatch {avail}"));
+    // cversion counts every child change since the node appeared,
+    // whoever made it.
+    assert_eq!(await_children(&mut d, &["readonly"], "start"), 1);
+
+    // Bookies register through Pulsar (ephemeral, on the store's lease).
+    d.ok(&format!("put {avail}/bk1:3181 {} - e", hex("bk1")));
+    assert_eq!(await_children(&mut d, &["readonly", "bk1:3181"], "bk1"), 2);
+    d.ok(&format!("put {avail}/bk2:3181 {} - e", hex("bk2")));
+    let cv = await_children(&mut d, &["readonly", "bk1:3181", "bk2:3181"], "bk2");
+    assert_eq!(cv, 3);
+    // zoe's own child changes count on top, and its sequential names
+    // count Pulsar's creates.
+    d.ok(&format!("zcreate {avail}/zk1 - EPHEMERAL"));
+    let cv = await_children(
+        &mut d,
+        &["readonly", "bk1:3181", "bk2:3181", "zk1"],
+        "zoe create",
+    );
+    assert_eq!(cv, 4);
+    d.ok(&format!("delete {avail}/bk1:3181 -"));
+    assert_eq!(
+        await_children(&mut d, &["readonly", "bk2:3181", "zk1"], "bk1 leaves"),
+        5
+    );
+    let seq = d.ok(&format!("zcreate {avail}/s- - PERSISTENT_SEQUENTIAL"));
+    assert_eq!(
+        seq[0],
+        format!("{avail}/s-0000000004"),
+        "four creates before"
+    );
+    assert_eq!(
+        await_children(
+            &mut d,
+            &["readonly", "bk2:3181", "zk1", "s-0000000004"],
+            "sequential"
+        ),
+        6
+    );
+    d.ok(&format!("zdelete {avail}/s-0000000004 -1"));
+    assert_eq!(
+        await_children(&mut d, &["readonly", "bk2:3181", "zk1"], "zoe delete"),
+        7
+    );
+
+    // A second instance computes the same Stat.
+    let second = Zoe::start_with(&etcd.endpoint(), "", &args);
+    d.ok(&format!("zkb {}", second.addr()));
+    d.ok("zsync /");
+    let here = d.zstat(avail, false).expect("served");
+    let there = ZStat::parse(&d.ok(&format!("zbstat {avail}")));
+    assert_eq!(here, there, "both instances");
+    assert_eq!((here.cversion, here.num_children), (7, 3));
+    drop(second);
+
+    // Every instance down; Pulsar goes on: a bookie joins, one leaves.
+    zoe.kill();
+    d.ok(&format!("put {avail}/bk3:3181 {} - e", hex("bk3")));
+    d.ok(&format!("delete {avail}/bk2:3181 -"));
+    // zoe comes back: the client's watch, re-registered on reconnection,
+    // fires for what changed meanwhile, and the re-read counts both.
+    zoe.restart();
+    assert_eq!(
+        await_children(&mut d, &["readonly", "zk1", "bk3:3181"], "restart"),
+        9
+    );
+    // A change the restarted instance cannot have folded into the record
+    // yet (the killed accountant's lock outlives it by its lease), then
+    // another restart: still counted.
+    d.ok(&format!("put {avail}/bk4:3181 {} - e", hex("bk4")));
+    assert_eq!(
+        await_children(&mut d, &["readonly", "zk1", "bk3:3181", "bk4:3181"], "bk4"),
+        10
+    );
+    zoe.kill();
+    zoe.restart();
+    // The client reconnects by itself; until then requests fail.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while d.call("zsync /") != "OK" {
+        assert!(std::time::Instant::now() < deadline, "never reconnected");
+        thread::sleep(Duration::from_millis(200));
+    }
+    let st = d.zstat(avail, false).expect("served");
+    assert_eq!((st.cversion, st.num_children), (10, 4), "after the restart");
+    // The store closes: its lease takes both its bookies in one revision.
+    d.ok("close-store");
+    assert_eq!(
+        await_children(&mut d, &["readonly", "zk1"], "lease revoked"),
+        12
+    );
+
+    // The accountant makes the count durable: the record catches up.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while stored_cversion(&etcd, avail) != Some(12) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the child record of {avail} never caught up: {:?}\n{}",
+            stored_cversion(&etcd, avail),
+            zoe.log_tail(40)
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    assert!(etcd_kv(&etcd, "0zoe/acct").is_some(), "no watermark");
+    d.ok("zsync /");
+    let st = d.zstat(avail, false).expect("served");
+    assert_eq!(st.cversion, 12, "visible count unchanged by the fold");
+    for k in etcd_keys(&etcd) {
+        assert!(k.starts_with('/') || k.starts_with("0zoe/"), "{k:?}");
+    }
 }

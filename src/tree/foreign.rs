@@ -14,6 +14,10 @@
 //!
 //! For zoe's own transactions none of this is visible: their parents exist
 //! and their children go first, so no implicit node ever appears.
+//!
+//! Every child entered into or removed from a parent's set here is a child
+//! change; `Tree::apply` counts those that no child record counted in the
+//! same revision as pending on the parent (see `accountant`).
 
 use std::collections::HashMap;
 
@@ -88,7 +92,11 @@ impl Tree {
             let parent = parent.to_string();
             let entry = self.entry_mut(&parent);
             let existed = entry.exists();
-            entry.children.insert(path::name(&child).into());
+            if entry.children.insert(path::name(&child).into()) {
+                self.child_changed(&parent, true);
+            }
+            // It may have been a path with counter keys but no znode.
+            self.reindex(&parent);
             if existed {
                 break;
             }
@@ -110,8 +118,10 @@ impl Tree {
             let Some(entry) = self.nodes.get_mut(parent.as_str()) else {
                 break;
             };
-            entry.children.remove(path::name(&child));
-            let gone = !entry.exists();
+            if entry.children.remove(path::name(&child)) {
+                self.child_changed(&parent, false);
+            }
+            let gone = self.nodes.get(parent.as_str()).is_none_or(|e| !e.exists());
             self.reindex(&parent);
             if !gone {
                 break;
@@ -121,6 +131,18 @@ impl Tree {
             child = parent;
         }
         vanished
+    }
+}
+
+impl Tree {
+    /// Notes a child entered (`create`) or removed under `parent` in the
+    /// revision being applied, for the child counters (`Tree::apply`).
+    fn child_changed(&mut self, parent: &str, create: bool) {
+        let e = self.child_events.entry(parent.to_string()).or_default();
+        e.0 += 1;
+        if create {
+            e.1 += 1;
+        }
     }
 }
 
@@ -143,8 +165,8 @@ mod tests {
     use bytes::Bytes;
     use jute::EventType as E;
 
-    use super::super::{Change, DataKv, Tree, ZkEvent};
-    use crate::layout::{Meta, NodeKind, StoredAcl};
+    use super::super::{Change, CrecKv, DataKv, Tree, ZkEvent};
+    use crate::layout::{ChildRec, ChildRecord, Meta, NodeKind, StoredAcl};
 
     /// A key as Pulsar's store leaves it: no meta record, maybe a lease.
     fn put(p: &str, value: &[u8], create: i64, modified: i64, version: i64, lease: i64) -> Change {
@@ -183,7 +205,10 @@ mod tests {
     #[test]
     fn a_key_without_meta_gets_its_stat_from_etcd() {
         let mut t = Tree::new();
-        t.apply(vec![put("/ledgers/00/0000/L0001", b"meta", 10, 12, 3, 0)]);
+        t.apply(
+            vec![put("/ledgers/00/0000/L0001", b"meta", 10, 12, 3, 0)],
+            12,
+        );
         let e = t.get("/ledgers/00/0000/L0001").expect("served");
         let st = e.stat("/ledgers/00/0000/L0001");
         assert_eq!((st.czxid, st.mzxid, st.pzxid), (10, 12, 10));
@@ -198,7 +223,7 @@ mod tests {
     #[test]
     fn ancestors_without_keys_are_implicit_nodes() {
         let mut t = Tree::new();
-        t.apply(vec![put("/ledgers/00/0000/L0001", b"m", 10, 10, 1, 0)]);
+        t.apply(vec![put("/ledgers/00/0000/L0001", b"m", 10, 10, 1, 0)], 10);
         for (p, child) in [
             ("/ledgers", "00"),
             ("/ledgers/00", "0000"),
@@ -210,10 +235,12 @@ mod tests {
             assert_eq!(e.data(), Some(Bytes::new()), "{p}: empty, not null");
             let st = e.stat(p);
             assert_eq!(
-                (st.czxid, st.mzxid, st.pzxid, st.version, st.ctime, st.mtime),
-                (0, 0, 0, 0, 0, 0),
+                (st.czxid, st.mzxid, st.version, st.ctime, st.mtime),
+                (0, 0, 0, 0, 0),
                 "{p}"
             );
+            // Its child appeared with the key: one child change, at 10.
+            assert_eq!((st.cversion, st.pzxid), (1, 10), "{p}");
             assert_eq!((st.data_length, st.num_children), (0, 1), "{p}");
             assert_eq!(st.ephemeral_owner, 0);
         }
@@ -236,7 +263,7 @@ mod tests {
     #[test]
     fn implicit_ancestors_appear_top_down_and_vanish_bottom_up() {
         let mut t = Tree::new();
-        let ev = t.apply(vec![put("/ledgers/00/0000/L0001", b"m", 10, 10, 1, 0)]);
+        let ev = t.apply(vec![put("/ledgers/00/0000/L0001", b"m", 10, 10, 1, 0)], 10);
         assert_eq!(
             ev,
             evs(&[
@@ -250,7 +277,7 @@ mod tests {
                 (E::NodeChildrenChanged, "/ledgers/00/0000"),
             ])
         );
-        let ev = t.apply(vec![put("/ledgers/00/0000/L0002", b"m", 11, 11, 1, 0)]);
+        let ev = t.apply(vec![put("/ledgers/00/0000/L0002", b"m", 11, 11, 1, 0)], 11);
         assert_eq!(
             ev,
             evs(&[
@@ -258,7 +285,7 @@ mod tests {
                 (E::NodeChildrenChanged, "/ledgers/00/0000"),
             ])
         );
-        let ev = t.apply(vec![del("/ledgers/00/0000/L0001")]);
+        let ev = t.apply(vec![del("/ledgers/00/0000/L0001")], 12);
         assert_eq!(
             ev,
             evs(&[
@@ -266,7 +293,7 @@ mod tests {
                 (E::NodeChildrenChanged, "/ledgers/00/0000"),
             ])
         );
-        let ev = t.apply(vec![del("/ledgers/00/0000/L0002")]);
+        let ev = t.apply(vec![del("/ledgers/00/0000/L0002")], 13);
         assert_eq!(
             ev,
             evs(&[
@@ -289,23 +316,23 @@ mod tests {
     #[test]
     fn a_key_over_an_implicit_node_and_back() {
         let mut t = Tree::new();
-        t.apply(vec![put("/a/b", b"", 5, 5, 1, 0)]);
+        t.apply(vec![put("/a/b", b"", 5, 5, 1, 0)], 5);
         // The key arrives after its child: the node was there, its data
         // changed.
-        let ev = t.apply(vec![put("/a", b"x", 6, 6, 1, 0)]);
+        let ev = t.apply(vec![put("/a", b"x", 6, 6, 1, 0)], 6);
         assert_eq!(ev, evs(&[(E::NodeDataChanged, "/a")]));
         let a = t.get("/a").unwrap();
         assert!(!a.is_implicit());
         assert_eq!((a.stat("/a").czxid, a.stat("/a").num_children), (6, 1));
         assert_eq!(t.node_count(), 4 + 2);
         // Deleting a key that has descendants leaves an implicit node.
-        let ev = t.apply(vec![del("/a")]);
+        let ev = t.apply(vec![del("/a")], 7);
         assert_eq!(ev, evs(&[(E::NodeDataChanged, "/a")]));
         let a = t.get("/a").expect("still there, implicit");
         assert!(a.is_implicit());
         assert_eq!((a.version(), a.data_len()), (0, 0));
         assert_eq!(t.node_count(), 4 + 2);
-        let ev = t.apply(vec![del("/a/b")]);
+        let ev = t.apply(vec![del("/a/b")], 8);
         assert_eq!(
             ev,
             evs(&[
@@ -322,14 +349,17 @@ mod tests {
     fn a_foreign_ephemeral_shows_its_lease_and_is_no_session_of_ours() {
         let mut t = Tree::new();
         let lease = 0x694d_7f3a_1c2b_0001;
-        t.apply(vec![put(
-            "/ledgers/available/bk1:3181",
-            b"info",
+        t.apply(
+            vec![put(
+                "/ledgers/available/bk1:3181",
+                b"info",
+                20,
+                20,
+                1,
+                lease,
+            )],
             20,
-            20,
-            1,
-            lease,
-        )]);
+        );
         let st = t
             .get("/ledgers/available/bk1:3181")
             .unwrap()
@@ -339,13 +369,16 @@ mod tests {
         assert!(t.ephemeral_owners().is_empty());
         // A zoe setData keeps the lease (ignore_lease) and writes a meta
         // record: still the lease's node.
-        t.apply(vec![
-            put("/ledgers/available/bk1:3181", b"new", 20, 21, 2, lease),
-            Change::Meta(
-                "/ledgers/available/bk1:3181".into(),
-                Some((Meta::default(), 21)),
-            ),
-        ]);
+        t.apply(
+            vec![
+                put("/ledgers/available/bk1:3181", b"new", 20, 21, 2, lease),
+                Change::Meta(
+                    "/ledgers/available/bk1:3181".into(),
+                    Some((Meta::default(), 21)),
+                ),
+            ],
+            21,
+        );
         let e = t.get("/ledgers/available/bk1:3181").unwrap();
         assert_eq!(e.stat("/ledgers/available/bk1:3181").ephemeral_owner, lease);
     }
@@ -365,23 +398,26 @@ mod tests {
             kind: NodeKind::Persistent,
             ..Meta::default()
         };
-        t.apply(vec![
-            put("/n", b"", 5, 5, 1, 0),
-            Change::Meta("/n".into(), Some((meta, 5))),
-        ]);
+        t.apply(
+            vec![
+                put("/n", b"", 5, 5, 1, 0),
+                Change::Meta("/n".into(), Some((meta, 5))),
+            ],
+            5,
+        );
         let e = t.get("/n").unwrap();
         assert_eq!(e.data(), None, "zoe stored null");
         assert_eq!(e.stat("/n").ctime, 1000);
         // Another writer puts data: the null flag no longer holds, the rest
         // of the record (same incarnation) does.
-        t.apply(vec![put("/n", b"pulsar", 5, 7, 2, 0)]);
+        t.apply(vec![put("/n", b"pulsar", 5, 7, 2, 0)], 7);
         let e = t.get("/n").unwrap();
         assert_eq!(e.data(), Some(Bytes::from_static(b"pulsar")));
         assert_eq!((e.stat("/n").ctime, e.stat("/n").version), (1000, 1));
         assert!(e.restricted_acl("/n").is_some());
         // Deleted and re-created by the other writer: a new node.
-        t.apply(vec![del("/n")]);
-        t.apply(vec![put("/n", b"again", 9, 9, 1, 0)]);
+        t.apply(vec![del("/n")], 8);
+        t.apply(vec![put("/n", b"again", 9, 9, 1, 0)], 9);
         let e = t.get("/n").unwrap();
         let st = e.stat("/n");
         assert_eq!((st.czxid, st.ctime, st.mtime, st.version), (9, 0, 0, 0));
@@ -393,13 +429,13 @@ mod tests {
     fn keys_zookeeper_cannot_name_are_not_served() {
         let mut t = Tree::new();
         for p in ["/a//b", "/a/", "/a/./b", "/c/\u{1}"] {
-            let ev = t.apply(vec![put(p, b"x", 3, 3, 1, 0)]);
+            let ev = t.apply(vec![put(p, b"x", 3, 3, 1, 0)], 3);
             assert!(ev.is_empty(), "{p:?}: {ev:?}");
             assert!(t.get(p).is_none());
         }
         assert!(t.get("/a").is_none() && t.get("/c").is_none());
         assert_eq!((t.node_count(), t.data_size()), (4, 0));
-        assert!(t.apply(vec![del("/a//b")]).is_empty());
+        assert!(t.apply(vec![del("/a//b")], 1018).is_empty());
     }
 
     #[test]
@@ -409,7 +445,7 @@ mod tests {
         use jute::{ErrorCode, OpCode};
 
         let mut t = Tree::new();
-        t.apply(vec![put("/ledgers/00/0000/L0001", b"m", 10, 10, 1, 0)]);
+        t.apply(vec![put("/ledgers/00/0000/L0001", b"m", 10, 10, 1, 0)], 10);
         let layout = Layout::new("");
         let ctx = WriteCtx {
             session_id: 0x7700_0000_0000_0001,
@@ -453,5 +489,138 @@ mod tests {
             })),
             None
         );
+    }
+
+    fn counters(t: &Tree, p: &str) -> (i32, i32, i64) {
+        let e = t.get(p).unwrap_or_else(|| panic!("{p} not served"));
+        let st = e.stat(p);
+        (st.cversion, e.child_rec(p).creates, st.pzxid)
+    }
+
+    fn record(p: &str, rec: ChildRecord, mod_rev: i64, version: i64) -> Change {
+        Change::Children(
+            p.to_string(),
+            Some(CrecKv {
+                rec,
+                mod_rev,
+                version,
+            }),
+        )
+    }
+
+    #[test]
+    fn other_writers_child_changes_count_at_their_revision() {
+        let mut t = Tree::new();
+        t.apply(vec![put("/ledgers/available", b"", 5, 5, 1, 0)], 5);
+        assert_eq!(counters(&t, "/ledgers/available"), (0, 0, 5));
+        // Two bookies register, one in a revision of its own, two keys in
+        // one revision (a batch) count twice.
+        t.apply(vec![put("/ledgers/available/bk1", b"", 6, 6, 1, 7)], 6);
+        assert_eq!(counters(&t, "/ledgers/available"), (1, 1, 6));
+        t.apply(
+            vec![
+                put("/ledgers/available/bk2", b"", 7, 7, 1, 7),
+                put("/ledgers/available/bk3", b"", 7, 7, 1, 7),
+            ],
+            7,
+        );
+        assert_eq!(counters(&t, "/ledgers/available"), (3, 3, 7));
+        // A lease expiring deletes: cversion moves, creates does not.
+        t.apply(vec![del("/ledgers/available/bk1")], 8);
+        assert_eq!(counters(&t, "/ledgers/available"), (4, 3, 8));
+        // Rewriting a key is no child change.
+        t.apply(vec![put("/ledgers/available/bk2", b"x", 7, 9, 2, 7)], 9);
+        assert_eq!(counters(&t, "/ledgers/available"), (4, 3, 8));
+        // Implicit ancestors count as children of their parents, both ways.
+        t.apply(vec![put("/ledgers/00/0000/L1", b"", 10, 10, 1, 0)], 10);
+        assert_eq!(counters(&t, "/ledgers"), (2, 2, 10));
+        assert_eq!(counters(&t, "/ledgers/00"), (1, 1, 10));
+        t.apply(vec![del("/ledgers/00/0000/L1")], 11);
+        assert_eq!(counters(&t, "/ledgers"), (3, 2, 11));
+        assert!(t.get("/ledgers/00").is_none());
+        // Gone without counter keys: nothing left to count on.
+        assert!(t.raw("/ledgers/00").is_none());
+        let mut pending: Vec<&str> = t.pending_paths().collect();
+        pending.sort();
+        assert_eq!(pending, ["/", "/ledgers", "/ledgers/available"]);
+    }
+
+    #[test]
+    fn a_change_zoe_counted_is_not_pending() {
+        let mut t = Tree::new();
+        t.apply(vec![put("/a", b"", 5, 5, 1, 0)], 5);
+        // zoe's create: the key, its meta and a bump of the parent's
+        // record in one revision.
+        let rec = ChildRecord::exact(
+            ChildRec {
+                cversion: 0,
+                creates: 0,
+            },
+            0,
+            0,
+            5,
+        );
+        t.apply(
+            vec![
+                put("/a/z", b"", 6, 6, 1, 0),
+                Change::Meta("/a/z".into(), Some((Meta::default(), 6))),
+                record("/a", rec, 6, 1),
+            ],
+            6,
+        );
+        assert_eq!(counters(&t, "/a"), (1, 1, 6));
+        assert!(t.get("/a").unwrap().pending().is_none());
+        // Another writer's create, then zoe's blind bump for a delete:
+        // both count, the record's base stays.
+        t.apply(vec![put("/a/p", b"", 7, 7, 1, 0)], 7);
+        t.apply(
+            vec![
+                del("/a/z"),
+                Change::Meta("/a/z".into(), None),
+                record("/a", rec, 8, 2),
+                Change::Deletes("/a".into(), 1),
+            ],
+            8,
+        );
+        assert_eq!(counters(&t, "/a"), (3, 2, 8));
+        // An exact write planned at 8 (so counting the change at 7) and
+        // committed at 10, after another writer's change at 9: that one
+        // stays pending on top.
+        t.apply(vec![put("/a/q", b"", 9, 9, 1, 0)], 9);
+        assert_eq!(counters(&t, "/a"), (4, 3, 9));
+        let exact = ChildRecord::exact(
+            ChildRec {
+                cversion: 3 + 2,
+                creates: 2 + 2,
+            },
+            3,
+            1,
+            8,
+        );
+        t.apply(
+            vec![
+                put("/a/r", b"", 10, 10, 1, 0),
+                put("/a/s", b"", 10, 10, 1, 0),
+                record("/a", exact, 10, 3),
+            ],
+            10,
+        );
+        assert_eq!(counters(&t, "/a"), (6, 5, 10));
+        assert_eq!(t.get("/a").unwrap().pending().map(|p| p.changes()), Some(1));
+    }
+
+    #[test]
+    fn a_snapshot_has_nothing_pending() {
+        let mut t = Tree::new();
+        t.load(
+            vec![
+                put("/ledgers/available/bk1", b"", 6, 6, 1, 7),
+                put("/ledgers/00/0000/L1", b"", 7, 7, 1, 0),
+            ],
+            20,
+        );
+        assert_eq!(t.pending_paths().count(), 0);
+        assert_eq!(counters(&t, "/ledgers"), (0, 0, 0));
+        assert_eq!(t.revision(), 20);
     }
 }

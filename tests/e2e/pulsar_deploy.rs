@@ -44,6 +44,10 @@ pub const AUTORECOVERY_CONF: &str = "autorecovery.conf";
 /// Templates of the broker and its function worker.
 pub const BROKER_CONF: &str = "broker.conf";
 pub const FUNCTIONS_WORKER_CONF: &str = "functions_worker.yml";
+/// Templates of a cluster whose metadata is in etcd through Pulsar's own
+/// store, shared with autorecovery through zoe (tests/e2e_pulsar_shared_tree.rs).
+pub const BROKER_ETCD_CONF: &str = "broker-etcd.conf";
+pub const BOOKIE_ETCD_CONF: &str = "bookkeeper-etcd.conf";
 
 /// Every template of `deploy/pulsar`.
 pub const TEMPLATES: &[&str] = &[
@@ -52,6 +56,15 @@ pub const TEMPLATES: &[&str] = &[
     AUTORECOVERY_CONF,
     BROKER_CONF,
     FUNCTIONS_WORKER_CONF,
+    BROKER_ETCD_CONF,
+    BOOKIE_ETCD_CONF,
+];
+
+/// JVM settings Pulsar's `bin/bookkeeper` adds so that BookKeeper finds
+/// Pulsar's metadata drivers (`metadata-store:` URIs).
+pub const PULSAR_METADATA_DRIVERS: &[&str] = &[
+    "-Dbookkeeper.metadata.bookie.drivers=org.apache.pulsar.metadata.bookkeeper.PulsarMetadataBookieDriver",
+    "-Dbookkeeper.metadata.client.drivers=org.apache.pulsar.metadata.bookkeeper.PulsarMetadataClientDriver",
 ];
 
 /// The BookKeeper metadata initialisation is `metaformat` without `-force`
@@ -194,6 +207,42 @@ pub fn cluster_metadata_setup(broker: &BTreeMap<String, String>) -> JavaCommand 
             "--broker-service-url".into(),
             format!("pulsar://{host}:{}", get("brokerServicePort")),
         ],
+    )
+}
+
+/// `PulsarClusterMetadataSetup` for a cluster whose metadata is in etcd
+/// (a rendered broker-etcd.conf): Pulsar formats BookKeeper's metadata
+/// itself, through its metadata driver, since no BookKeeper URI is given.
+pub fn cluster_metadata_setup_etcd(broker: &BTreeMap<String, String>) -> JavaCommand {
+    let get = |k: &str| {
+        broker
+            .get(k)
+            .unwrap_or_else(|| panic!("broker conf has no {k}"))
+            .clone()
+    };
+    let host = get("advertisedAddress");
+    (
+        "org.apache.pulsar.PulsarClusterMetadataSetup",
+        vec![
+            "--cluster".into(),
+            get("clusterName"),
+            "--metadata-store".into(),
+            get("metadataStoreUrl"),
+            "--configuration-metadata-store".into(),
+            get("configurationMetadataStoreUrl"),
+            "--web-service-url".into(),
+            format!("http://{host}:{}", get("webServicePort")),
+            "--broker-service-url".into(),
+            format!("pulsar://{host}:{}", get("brokerServicePort")),
+        ],
+    )
+}
+
+/// The broker without a function worker.
+pub fn broker_only(conf: &str) -> JavaCommand {
+    (
+        "org.apache.pulsar.PulsarBrokerStarter",
+        vec!["--broker-conf".into(), conf.into()],
     )
 }
 

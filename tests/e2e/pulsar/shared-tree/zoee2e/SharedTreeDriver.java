@@ -59,12 +59,27 @@ import org.apache.zookeeper.ZooKeeper;
  *   zsync PATH                     -> OK
  *   zevents N TIMEOUT_MS           -> OK <Type:path;...> once N watch
  *                                  events arrived (fewer on timeout)
+ *   zwatch PATH                    follow PATH's children the way
+ *                                  BookKeeper's ZKRegistrationClient does:
+ *                                  getChildren2 with a child watch, read
+ *                                  again on every NodeChildrenChanged
+ *   zwatchlog                      -> OK <cversion,pzxid,a+b+...;...> every
+ *                                  read zwatch made, in order
+ *   zrecwatch PATH                 a persistent recursive watch on PATH
+ *   zrecevents                     -> OK <Type:path;...> every event of
+ *                                  the recursive watches so far
+ *   zkb CONNECT                    a second ZooKeeper session (another
+ *                                  instance) -> OK <id hex>
+ *   zbstat PATH                    sync, then exists on it -> OK <stat> | NONODE
  */
 public final class SharedTreeDriver {
     private MetadataStoreExtended store;
     private ZooKeeper zk;
     private final BlockingQueue<String> zkEvents = new LinkedBlockingQueue<>();
     private final BlockingQueue<String> storeEvents = new LinkedBlockingQueue<>();
+    private final List<String> childReads = new ArrayList<>();
+    private final List<String> recEvents = new ArrayList<>();
+    private ZooKeeper zkb;
 
     public static void main(String[] args) throws Exception {
         SharedTreeDriver d = new SharedTreeDriver();
@@ -193,6 +208,50 @@ public final class SharedTreeDriver {
                 }
                 return rc[0] == 0 ? "OK" : "ERR " + KeeperException.Code.get(rc[0]);
             }
+            case "zwatch":
+                followChildren(a[1]);
+                return "OK";
+            case "zrecwatch":
+                zk.addWatch(a[1], e -> {
+                    if (e.getType() != Watcher.Event.EventType.None) {
+                        synchronized (recEvents) {
+                            recEvents.add(e.getType() + ":" + e.getPath());
+                        }
+                    }
+                }, org.apache.zookeeper.AddWatchMode.PERSISTENT_RECURSIVE);
+                return "OK";
+            case "zrecevents":
+                synchronized (recEvents) {
+                    return "OK " + String.join(";", recEvents);
+                }
+            case "zwatchlog":
+                synchronized (childReads) {
+                    return "OK " + String.join(";", childReads);
+                }
+            case "zkb": {
+                if (zkb != null) {
+                    zkb.close();
+                }
+                CountDownLatch connected = new CountDownLatch(1);
+                zkb = new ZooKeeper(a[1], 30000, e -> {
+                    if (e.getState() == Watcher.Event.KeeperState.SyncConnected) {
+                        connected.countDown();
+                    }
+                });
+                if (!connected.await(60, TimeUnit.SECONDS)) {
+                    return "ERROR not connected";
+                }
+                return "OK " + Long.toHexString(zkb.getSessionId());
+            }
+            case "zbstat": {
+                CountDownLatch done = new CountDownLatch(1);
+                zkb.sync(a[1], (r, p, ctx) -> done.countDown(), null);
+                if (!done.await(30, TimeUnit.SECONDS)) {
+                    return "ERROR sync timed out";
+                }
+                org.apache.zookeeper.data.Stat st = zkb.exists(a[1], false);
+                return st == null ? "NONODE" : "OK " + stat(st);
+            }
             case "zevents": {
                 int n = Integer.parseInt(a[1]);
                 long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Long.parseLong(a[2]));
@@ -209,6 +268,51 @@ public final class SharedTreeDriver {
             }
             default:
                 return "ERROR unknown command " + a[0];
+        }
+    }
+
+    /**
+     * Reads PATH's children with a child watch and logs what it saw; the
+     * watch reads again. As in ZKRegistrationClient, only NodeChildrenChanged
+     * leads to a read (state changes reach every watcher and are ignored);
+     * the client library re-registers the watch after a reconnection and
+     * zoe fires it if the children changed meanwhile.
+     */
+    private void followChildren(String path) throws Exception {
+        Watcher again = new Watcher() {
+            @Override
+            public void process(org.apache.zookeeper.WatchedEvent e) {
+                if (e.getType() != Watcher.Event.EventType.NodeChildrenChanged) {
+                    return;
+                }
+                for (int attempt = 0; attempt < 600; attempt++) {
+                    try {
+                        readChildren(path, this);
+                        return;
+                    } catch (KeeperException.ConnectionLossException | KeeperException.SessionMovedException ce) {
+                        try {
+                            Thread.sleep(100);
+                        } catch (InterruptedException ie) {
+                            return;
+                        }
+                    } catch (Exception ex) {
+                        synchronized (childReads) {
+                            childReads.add("ERROR " + ex);
+                        }
+                        return;
+                    }
+                }
+            }
+        };
+        readChildren(path, again);
+    }
+
+    private void readChildren(String path, Watcher w) throws Exception {
+        org.apache.zookeeper.data.Stat st = new org.apache.zookeeper.data.Stat();
+        List<String> c = zk.getChildren(path, w, st);
+        String kids = c.isEmpty() ? "-" : String.join("+", new TreeSet<>(c));
+        synchronized (childReads) {
+            childReads.add(st.getCversion() + "," + st.getPzxid() + "," + kids);
         }
     }
 
