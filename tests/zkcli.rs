@@ -209,3 +209,67 @@ fn zkcli_children_sequential_ephemeral_delete() {
     ok(&addr, &["deleteall", "/p"]);
     fails(&addr, &["ls", "/p"], "Node does not exist: /p");
 }
+
+/// zkCli.sh given two zoe instances on one etcd, as one interactive
+/// session. The instance it is connected to is killed (-9): the Java client
+/// behind zkCli moves to the other one with the same session (its
+/// ephemeral keeps its owner) and re-registers the watch it had set, which
+/// then fires.
+#[test]
+fn zkcli_resumes_its_session_on_another_zoe_instance() {
+    let etcd = support::EtcdServer::start();
+    let prefix = support::unique_prefix("zkcli-move");
+    let args = ["--four-letter-words", "*"];
+    let mut zoes = [
+        support::Zoe::start_with(&etcd.endpoint(), &prefix, &args),
+        support::Zoe::start_with(&etcd.endpoint(), &prefix, &args),
+    ];
+    let connect = format!("{},{}", zoes[0].addr(), zoes[1].addr());
+    let mut cli = support::zkcli_interactive(&connect);
+    let wait = Duration::from_secs(60);
+    cli.expect_line("WatchedEvent state:SyncConnected type:None", wait);
+    cli.send_line("create -e /zkmove mine");
+    cli.expect_line("Created /zkmove", wait);
+    cli.send_line("create /zkw v1");
+    cli.expect_line("Created /zkw", wait);
+    cli.send_line("stat /zkmove");
+    let owner = cli.expect_line("ephemeralOwner = ", wait);
+    cli.send_line("get -w /zkw");
+    cli.expect_line("v1", wait);
+
+    let serving = |addr: &str| {
+        support::four_letter_word(addr, "cons")
+            .map(|out| out.lines().filter(|l| l.contains("sid=")).count())
+            .unwrap_or(0)
+    };
+    let on: Vec<usize> = (0..2).filter(|i| serving(&zoes[*i].addr()) > 0).collect();
+    assert_eq!(
+        on.len(),
+        1,
+        "zkCli should be connected to exactly one instance"
+    );
+    let (gone, other) = (on[0], 1 - on[0]);
+    zoes[gone].kill();
+    cli.expect_line("WatchedEvent state:Disconnected", wait);
+    cli.expect_line("WatchedEvent state:SyncConnected type:None", wait);
+    assert_eq!(serving(&zoes[other].addr()), 1, "zkCli moved");
+
+    // The watch set before the move fires after it.
+    ok(&zoes[other].addr(), &["set", "/zkw", "v2"]);
+    cli.expect_line(
+        "WatchedEvent state:SyncConnected type:NodeDataChanged path:/zkw",
+        wait,
+    );
+    // Same session: the ephemeral still has its owner.
+    cli.send_line("stat /zkmove");
+    assert_eq!(cli.expect_line("ephemeralOwner = ", wait), owner);
+    cli.send_line("quit");
+    cli.close_stdin();
+    let _ = cli.wait(Duration::from_secs(30));
+    // Closed: the ephemeral went with the session.
+    fails(
+        &zoes[other].addr(),
+        &["stat", "/zkmove"],
+        "Node does not exist",
+    );
+}

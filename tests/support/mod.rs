@@ -1845,6 +1845,18 @@ pub fn zkcli(addr: &str, args: &[&str]) -> ClientOutput {
     run_command(&mut cmd, None, Duration::from_secs(60))
 }
 
+/// `zkCli.sh -server CONNECT` as an interactive session: commands on its
+/// stdin, stdout and stderr merged.
+pub fn zkcli_interactive(connect: &str) -> Interactive {
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg("exec \"$0\" -server \"$1\" 2>&1")
+        .arg(zkcli_bin())
+        .arg(connect)
+        .env("CLIENT_JVMFLAGS", JVM_FLAGS.join(" "));
+    Interactive::spawn("zkCli.sh", &mut cmd)
+}
+
 /// An interactive session of the ZooKeeper C client's `cli_mt` shell.
 /// cli_mt runs every command asynchronously and prints results from its
 /// completion threads (to stderr, merged here into one stream).
