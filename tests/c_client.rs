@@ -205,14 +205,6 @@ fn cli_mt_ephemerals_go_with_the_session_and_watches_fire() {
     let _ = watcher.quit();
 }
 
-/// The number of client connections a zoe instance serves (by `cons`,
-/// which also lists the asking connection).
-fn connections(addr: &str) -> usize {
-    support::four_letter_word(addr, "cons")
-        .map(|out| out.lines().filter(|l| l.contains("sid=")).count())
-        .unwrap_or(0)
-}
-
 /// Two zoe instances on one etcd; cli_mt is given both. The instance it is
 /// connected to is killed (-9): the C client moves to the other one and
 /// resumes the same session, whose ephemeral stays, and whose watches set
@@ -244,7 +236,7 @@ fn cli_mt_resumes_its_session_on_another_zoe_instance() {
     cli.run_until("ls /mv", "/mv: rc = 0");
 
     let on: Vec<usize> = (0..2)
-        .filter(|i| connections(&zoes[*i].addr()) > 0)
+        .filter(|i| support::sessions_served(&zoes[*i].addr()) > 0)
         .collect();
     assert_eq!(
         on.len(),
@@ -259,7 +251,11 @@ fn cli_mt_resumes_its_session_on_another_zoe_instance() {
         "Watcher SESSION_EVENT state = CONNECTED_STATE",
         Duration::from_secs(30),
     );
-    assert_eq!(connections(&zoes[other].addr()), 1, "cli_mt moved");
+    assert_eq!(
+        support::sessions_served(&zoes[other].addr()),
+        1,
+        "cli_mt moved"
+    );
     let ids = cli.transcript().matches("Got a new session id").count();
     assert_eq!(
         ids,

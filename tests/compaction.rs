@@ -6,7 +6,6 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -78,15 +77,6 @@ impl Conn {
     }
 }
 
-fn signal(pid: u32, sig: &str) {
-    assert!(Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status()
-        .unwrap()
-        .success());
-}
-
 #[test]
 fn compaction_past_a_lagging_replica_resyncs_and_fires_watches() {
     let etcd = EtcdServer::start();
@@ -117,7 +107,7 @@ fn compaction_past_a_lagging_replica_resyncs_and_fires_watches() {
 
     // Freeze the lagging instance, change a lot, compact everything.
     let pid = lagging.pid().unwrap();
-    signal(pid, "STOP");
+    support::signal(pid, "STOP");
     let payload = Bytes::from(vec![b'p'; 10_000]);
     for i in 0..1500 {
         let set = Request::SetData(SetDataRequest {
@@ -147,7 +137,7 @@ fn compaction_past_a_lagging_replica_resyncs_and_fires_watches() {
         compacted.stdout,
         compacted.stderr
     );
-    signal(pid, "CONT");
+    support::signal(pid, "CONT");
 
     // The lagging instance resynchronises and fires the watch it owed.
     let deadline = Instant::now() + Duration::from_secs(30);

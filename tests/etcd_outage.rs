@@ -8,7 +8,6 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -63,16 +62,6 @@ fn request(s: &mut TcpStream, xid: i32, req: &Request) -> Option<ReplyHeader> {
     }
 }
 
-fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -{sig} {pid}");
-}
-
 #[test]
 fn etcd_outage_is_a_connection_loss_then_the_session_resumes() {
     let etcd = EtcdServer::start();
@@ -88,7 +77,7 @@ fn etcd_outage_is_a_connection_loss_then_the_session_resumes() {
     assert_eq!(request(&mut s, 1, &create).unwrap().err, 0);
 
     let pid = etcd.pid().expect("etcd pid");
-    signal(pid, "STOP");
+    support::signal(pid, "STOP");
     // zoe notices within a few probes and drops the connection.
     let start = Instant::now();
     let mut buf = [0u8; 64];
@@ -102,7 +91,7 @@ fn etcd_outage_is_a_connection_loss_then_the_session_resumes() {
     assert!(closed && start.elapsed() < Duration::from_secs(15));
     // New clients are turned away while etcd is gone.
     assert!(connect(&addr, id, &pw).is_none());
-    signal(pid, "CONT");
+    support::signal(pid, "CONT");
 
     // Back: the same session resumes and still owns its ephemeral.
     let deadline = Instant::now() + Duration::from_secs(15);

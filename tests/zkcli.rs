@@ -237,12 +237,9 @@ fn zkcli_resumes_its_session_on_another_zoe_instance() {
     cli.send_line("get -w /zkw");
     cli.expect_line("v1", wait);
 
-    let serving = |addr: &str| {
-        support::four_letter_word(addr, "cons")
-            .map(|out| out.lines().filter(|l| l.contains("sid=")).count())
-            .unwrap_or(0)
-    };
-    let on: Vec<usize> = (0..2).filter(|i| serving(&zoes[*i].addr()) > 0).collect();
+    let on: Vec<usize> = (0..2)
+        .filter(|i| support::sessions_served(&zoes[*i].addr()) > 0)
+        .collect();
     assert_eq!(
         on.len(),
         1,
@@ -252,7 +249,11 @@ fn zkcli_resumes_its_session_on_another_zoe_instance() {
     zoes[gone].kill();
     cli.expect_line("WatchedEvent state:Disconnected", wait);
     cli.expect_line("WatchedEvent state:SyncConnected type:None", wait);
-    assert_eq!(serving(&zoes[other].addr()), 1, "zkCli moved");
+    assert_eq!(
+        support::sessions_served(&zoes[other].addr()),
+        1,
+        "zkCli moved"
+    );
 
     // The watch set before the move fires after it.
     ok(&zoes[other].addr(), &["set", "/zkw", "v2"]);

@@ -30,7 +30,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    etcd_bin, four_letter_word, free_port, java_bin, repo_root, run_command, unique_prefix, which,
+    etcd_bin, free_port, java_bin, repo_root, run_command, sessions_served, unique_prefix, which,
     ClientOutput, ServerProcess, TargetKind, TestDir, Zoe, ZooKeeperServer,
 };
 
@@ -533,20 +533,9 @@ impl MetadataServer {
             live.len() >= 2,
             "need two running zoe instances to move clients"
         );
-        let count = |addr: &str| {
-            four_letter_word(addr, "cons")
-                // `cons` lists the asking connection too.
-                .map(|out| {
-                    out.lines()
-                        .filter(|l| l.contains("queued="))
-                        .count()
-                        .saturating_sub(1)
-                })
-                .unwrap_or(0)
-        };
         let (i, n) = live
             .iter()
-            .map(|i| (*i, count(&zoes[*i].addr())))
+            .map(|i| (*i, sessions_served(&zoes[*i].addr())))
             .max_by_key(|(_, n)| *n)
             .expect("a live instance");
         let addr = zoes[i].addr();

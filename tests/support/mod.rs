@@ -1845,6 +1845,15 @@ pub fn zkcli(addr: &str, args: &[&str]) -> ClientOutput {
     run_command(&mut cmd, None, Duration::from_secs(60))
 }
 
+/// How many client sessions a zoe instance is serving, by `cons` (which
+/// also lists the asking connection, without a session). Needs the `cons`
+/// four-letter word enabled.
+pub fn sessions_served(addr: &str) -> usize {
+    four_letter_word(addr, "cons")
+        .map(|out| out.lines().filter(|l| l.contains("sid=")).count())
+        .unwrap_or(0)
+}
+
 /// `zkCli.sh -server CONNECT` as an interactive session: commands on its
 /// stdin, stdout and stderr merged.
 pub fn zkcli_interactive(connect: &str) -> Interactive {
