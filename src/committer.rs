@@ -12,15 +12,13 @@
 //! therefore pipeline its writes.
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 
 use crate::plan::{WriteCtx, WriteOp};
-use crate::write::{WriteError, WriteOutcome, Writer};
-
-pub type Outcome = Result<WriteOutcome, Arc<WriteError>>;
+pub use crate::write::Outcome;
+use crate::write::Writer;
 
 struct Job {
     ops: Vec<WriteOp>,
@@ -97,18 +95,9 @@ async fn run(writer: Writer, mut rx: mpsc::UnboundedReceiver<Job>, max_txn_ops: 
         if batch.len() > 1 {
             debug!(size = batch.len(), "group commit");
         }
-        match writer.write_batch(&batch).await {
-            Ok(outcomes) => {
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
-                }
-            }
-            Err(e) => {
-                let e = Arc::new(e);
-                for reply in replies {
-                    let _ = reply.send(Err(e.clone()));
-                }
-            }
+        let outcomes = writer.write_batch(&batch).await;
+        for (reply, outcome) in replies.into_iter().zip(outcomes) {
+            let _ = reply.send(outcome);
         }
     }
 }

@@ -29,6 +29,22 @@ const SIDE: &str = "0zoe/";
 #[derive(Debug, Clone)]
 pub struct Layout {
     prefix: Vec<u8>,
+    /// Parents whose sequential children take their number from the
+    /// parent key's etcd version (see `Numbering`).
+    key_numbered: fn(&str) -> bool,
+}
+
+/// Where a sequential create takes its number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Numbering {
+    /// ZooKeeper's: the parent's count of child creates (`ChildRecord`).
+    ChildCreates,
+    /// The etcd version of the parent's data key, consumed by a put of
+    /// that key in the same transaction. Another writer that numbers
+    /// children the same way (Pulsar's store: a put of the parent, then
+    /// the child named after the version the put replaced) shares the
+    /// counter, so the two never hand out the same number.
+    ParentKeyVersion,
 }
 
 /// What a key in the watched range is.
@@ -58,6 +74,24 @@ impl Layout {
     pub fn new(prefix: &str) -> Layout {
         Layout {
             prefix: prefix.as_bytes().to_vec(),
+            key_numbered: |_| false,
+        }
+    }
+
+    /// Sequential children of the parents `rule` accepts are numbered by
+    /// the parent key's version (`Numbering::ParentKeyVersion`).
+    pub fn with_key_numbering(self, rule: fn(&str) -> bool) -> Layout {
+        Layout {
+            key_numbered: rule,
+            ..self
+        }
+    }
+
+    pub fn numbering(&self, parent: &str) -> Numbering {
+        if (self.key_numbered)(parent) {
+            Numbering::ParentKeyVersion
+        } else {
+            Numbering::ChildCreates
         }
     }
 

@@ -175,8 +175,8 @@ impl Handler {
                     .writer
                     .write_batch(&[(ops, self.ctx())])
                     .await
-                    .map(|mut o| o.pop().expect("one outcome per write"))
-                    .map_err(Arc::new);
+                    .pop()
+                    .expect("one outcome per write");
                 let reply = write_reply(kind, outcome, self.session);
                 return self.send(xid, reply, permit);
             }

@@ -15,7 +15,7 @@ use etcd_client::{Compare, CompareOp, PutOptions, TxnOp};
 use jute::{Acl, CreateMode, ErrorCode, EventType, Id, OpCode, Stat};
 
 use crate::acl;
-use crate::layout::{self, ChildRec, ChildRecord, EventList, Layout, Meta, NodeKind};
+use crate::layout::{self, ChildRec, ChildRecord, EventList, Layout, Meta, NodeKind, Numbering};
 use crate::path;
 use crate::tree::{self, Tree};
 
@@ -264,10 +264,11 @@ impl PNode {
                     ctime: st.ctime,
                     mtime: st.mtime,
                     kind: meta.kind,
-                    owner: if meta.kind == NodeKind::Ephemeral {
-                        meta.owner
-                    } else {
-                        0
+                    // A session's ephemeral, or a key another writer
+                    // attached to a lease (a Pulsar ephemeral).
+                    owner: match meta.kind {
+                        NodeKind::Ephemeral | NodeKind::Persistent => e.ephemeral_owner(),
+                        _ => 0,
                     },
                     ttl: meta.ttl,
                     acl: e.acl(p),
@@ -402,6 +403,10 @@ enum Guard {
     Children,
     /// The child-delete counter's etcd version (the creates count).
     Deletes,
+    /// No data key below the node created since the replica's revision:
+    /// other writers put keys below a node without moving its child record,
+    /// so only the key range itself shows a child they just created.
+    NoNewDescendants,
 }
 
 /// Plans `ops` against `tree`.
@@ -417,6 +422,8 @@ pub struct Planner<'a> {
     /// Prior states of the nodes the current request changed, so a failed
     /// request of a batch leaves no trace.
     undo: Vec<(String, Option<PNode>)>,
+    /// The last request needs a transaction of its own (see `take_deferred`).
+    deferred: bool,
 }
 
 impl<'a> Planner<'a> {
@@ -430,7 +437,15 @@ impl<'a> Planner<'a> {
             guards: Vec::new(),
             events: Vec::new(),
             undo: Vec::new(),
+            deferred: false,
         }
+    }
+
+    /// Whether the request just planned (and rolled back) could not share
+    /// the transaction with the requests before it, and must be committed
+    /// on its own after them rather than answered with its error.
+    pub fn take_deferred(&mut self) -> bool {
+        std::mem::take(&mut self.deferred)
     }
 
     /// Plans one request of a batch on top of the requests planned before
@@ -637,21 +652,35 @@ impl<'a> Planner<'a> {
             return Err(ErrorCode::NoNode);
         }
         self.check_perm(&parent, jute::perms::CREATE)?;
-        let final_path = if mode.is_sequential() {
+        let numbering = self.layout.numbering(&parent);
+        let final_path = if !mode.is_sequential() {
+            p.to_string()
+        } else if numbering == Numbering::ChildCreates {
             self.guard(&parent, Guard::Children);
             format!("{p}{:010}", self.node(&parent).creates)
         } else {
-            p.to_string()
+            // The number is the parent key's version, consumed by a put of
+            // the parent below; one transaction can put a key only once.
+            self.guard(&parent, Guard::Modified);
+            if self.node(&parent).data_put {
+                if !self.undo.iter().any(|(u, _)| *u == parent) {
+                    // Put by an earlier request of this batch.
+                    self.deferred = true;
+                }
+                return Err(ErrorCode::Unimplemented);
+            }
+            format!("{p}{:010}", self.node(&parent).orig_etcd_version)
         };
         path::validate(&final_path).map_err(|_| ErrorCode::BadArguments)?;
         if self.exists(&final_path) {
             return Err(ErrorCode::NodeExists);
         }
-        {
-            let pn = self.node(&parent);
-            if pn.kind == NodeKind::Ephemeral && pn.owner != 0 {
-                return Err(ErrorCode::NoChildrenForEphemerals);
-            }
+        if self.node(&parent).lease != 0 {
+            // The lease makes it ephemeral; only a put can change it.
+            self.guard(&parent, Guard::Modified);
+        }
+        if self.node(&parent).owner != 0 {
+            return Err(ErrorCode::NoChildrenForEphemerals);
         }
         // Apply: the new node, then the parent's counters (counted without
         // a guard unless something needs their exact value; see `settle`).
@@ -707,10 +736,22 @@ impl<'a> Planner<'a> {
         pn.num_children += 1;
         pn.pzxid = PENDING;
         pn.child_changes += 1;
+        let consumes_number = mode.is_sequential() && numbering == Numbering::ParentKeyVersion;
+        if consumes_number {
+            // Consumes the number: the parent's key is put as it is, so
+            // its version (and the version clients see) goes up by one.
+            pn.data_put = true;
+            pn.version = pn.version.wrapping_add(1);
+            pn.mzxid = PENDING;
+        }
         self.events
             .push((EventType::NodeCreated as i32, final_path.clone()));
         self.events
             .push((EventType::NodeChildrenChanged as i32, parent.clone()));
+        if consumes_number {
+            self.events
+                .push((EventType::NodeDataChanged as i32, parent.clone()));
+        }
         Ok(if opcode == OpCode::Create {
             OpResult::Create { path: final_path }
         } else {
@@ -738,6 +779,7 @@ impl<'a> Planner<'a> {
         if self.node(p).num_children > 0 {
             return Err(ErrorCode::NotEmpty);
         }
+        self.guard(p, Guard::NoNewDescendants);
         self.remove(p, &parent);
         Ok(OpResult::Delete)
     }
@@ -759,6 +801,7 @@ impl<'a> Planner<'a> {
         if n.kind == NodeKind::Ephemeral && n.owner != 0 {
             return Err(ErrorCode::BadVersion);
         }
+        self.guard(p, Guard::NoNewDescendants);
         self.remove(p, &parent);
         Ok(OpResult::Delete)
     }
@@ -900,6 +943,11 @@ impl<'a> Planner<'a> {
                         CompareOp::Equal,
                         n.orig_deletes_version,
                     ),
+                    Guard::NoNewDescendants => {
+                        let (from, to) = self.layout.descendants_range(p);
+                        Compare::create_revision(from, CompareOp::Less, self.tree.revision() + 1)
+                            .with_range(to)
+                    }
                 }
             })
             .collect()
@@ -1149,6 +1197,124 @@ mod tests {
         assert_eq!(
             fail(plan(&[create("/e", 1), create("/e/c", 0)])),
             (1, ErrorCode::NoChildrenForEphemerals)
+        );
+    }
+
+    /// A key as another writer leaves it: no meta record, maybe a lease.
+    fn foreign(t: &mut Tree, p: &str, rev: i64, version: i64, lease: i64) {
+        t.apply(
+            vec![Change::Data(
+                p.to_string(),
+                Some(DataKv {
+                    value: Bytes::new(),
+                    create_rev: rev,
+                    mod_rev: rev,
+                    version,
+                    lease,
+                }),
+            )],
+            rev,
+        );
+    }
+
+    fn created_path(r: &OpResult) -> &str {
+        match r {
+            OpResult::Create2 { path, .. } | OpResult::Create { path } => path,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_key_numbered_parent_numbers_by_its_version_and_consumes_it() {
+        let mut t = tree_with(&[("/ledgers", 2)]);
+        foreign(&mut t, "/ledgers/idgen", 3, 42, 0);
+        let l = Layout::new("").with_key_numbering(|p| p == "/ledgers/idgen");
+        let c = ctx();
+        let Plan::Commit {
+            compares,
+            ops,
+            results,
+        } = Planner::new(&t, &l, &c).plan(&[create("/ledgers/idgen/ID-", 3)])
+        else {
+            panic!("expected a commit")
+        };
+        // Pulsar names its next one after version 43, the one this put
+        // leaves; the parent key must still be at 42 when this commits.
+        assert_eq!(created_path(&results[0]), "/ledgers/idgen/ID-0000000042");
+        let same = |a: &Compare, b: &Compare| format!("{a:?}") == format!("{b:?}");
+        let guard = Compare::mod_revision(b"/ledgers/idgen".to_vec(), CompareOp::Equal, 3);
+        assert!(compares.iter().any(|c| same(c, &guard)), "{compares:?}");
+        assert!(mentions_key(&ops, b"/ledgers/idgen"), "{ops:?}");
+        // Elsewhere, ZooKeeper's numbering.
+        match Planner::new(&t, &l, &c).plan(&[create("/ledgers/x-", 2)]) {
+            Plan::Commit { results, .. } => {
+                assert_eq!(created_path(&results[0]), "/ledgers/x-0000000001")
+            }
+            Plan::Fail { code, .. } => panic!("{code:?}"),
+        }
+        // A key is put once per transaction: a second number in the same
+        // request is refused; in a later request of a batch, deferred.
+        let two = [
+            create("/ledgers/idgen/ID-", 3),
+            create("/ledgers/idgen/ID-", 3),
+        ];
+        assert_eq!(
+            fail(Planner::new(&t, &l, &c).plan(&two)),
+            (1, ErrorCode::Unimplemented)
+        );
+        let mut planner = Planner::new(&t, &l, &c);
+        assert!(planner.plan_request(&two[..1], &c).is_ok());
+        assert!(!planner.take_deferred());
+        assert!(planner.plan_request(&two[..1], &c).is_err());
+        assert!(planner.take_deferred());
+        assert!(planner.plan_request(&[create("/ledgers/y", 0)], &c).is_ok());
+        assert!(!planner.take_deferred());
+    }
+
+    #[test]
+    fn a_leased_key_is_an_ephemeral() {
+        let mut t = tree_with(&[("/b", 2)]);
+        let lease = 0x694d_7f3a_1c2b_0001;
+        foreign(&mut t, "/b/bookie", 3, 1, lease);
+        let l = Layout::new("");
+        let c = ctx();
+        assert_eq!(
+            fail(Planner::new(&t, &l, &c).plan(&[create("/b/bookie/x", 0)])),
+            (0, ErrorCode::NoChildrenForEphemerals)
+        );
+        let set = WriteOp::SetData {
+            path: "/b/bookie".into(),
+            data: None,
+            version: -1,
+        };
+        match Planner::new(&t, &l, &c).plan(&[set]) {
+            Plan::Commit { results, .. } => match &results[0] {
+                OpResult::SetData { stat } => assert_eq!(stat.ephemeral_owner, lease),
+                other => panic!("{other:?}"),
+            },
+            Plan::Fail { code, .. } => panic!("{code:?}"),
+        }
+    }
+
+    #[test]
+    fn a_delete_guards_against_keys_created_below_since() {
+        let t = tree_with(&[("/a", 2), ("/b", 3)]);
+        let l = Layout::new("");
+        let c = ctx();
+        let delete = WriteOp::Delete {
+            path: "/a".into(),
+            version: -1,
+        };
+        let Plan::Commit { compares, .. } = Planner::new(&t, &l, &c).plan(&[delete]) else {
+            panic!("expected a commit")
+        };
+        let below = Compare::create_revision(b"/a/".to_vec(), CompareOp::Less, t.revision() + 1)
+            .with_range(b"/a0".to_vec());
+        assert!(
+            compares
+                .iter()
+                .any(|c| format!("{c:?}") == format!("{below:?}")),
+            "{compares:?}"
         );
     }
 

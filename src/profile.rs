@@ -60,6 +60,14 @@ impl Profile {
         }
     }
 
+    /// The layout this profile serves under `prefix`.
+    pub fn layout(self, prefix: &str) -> Layout {
+        match self {
+            Profile::Zookeeper => Layout::new(prefix),
+            Profile::Pulsar210 => Layout::new(prefix).with_key_numbering(pulsar_numbers_by_key),
+        }
+    }
+
     /// Refuses settings the profile cannot work with.
     pub fn check_settings(self, prefix: &str) -> anyhow::Result<()> {
         match self {
@@ -126,6 +134,23 @@ impl Profile {
     }
 }
 
+/// The parents under which Pulsar's `PulsarLedgerIdGenerator` creates
+/// sequential keys: `/ledgers/idgen` (ledger ids below 2^31) and
+/// `/ledgers/idgen-long/HOB-<high bits>` (the low 32 bits of longer ones).
+/// BookKeeper's ZooKeeper driver creates `ID-` children under the same
+/// parents and takes the ledger id from the sequence number, so both must
+/// draw from one counter: the parent key's etcd version, which Pulsar's
+/// store consumes with each sequential put (docs/shared-tree.md §2.4).
+fn pulsar_numbers_by_key(parent: &str) -> bool {
+    let Some(rest) = parent.strip_prefix(PULSAR_LEDGERS_ROOT) else {
+        return false;
+    };
+    rest == "/idgen"
+        || rest
+            .strip_prefix("/idgen-long/HOB-")
+            .is_some_and(|hob| !hob.is_empty() && !hob.contains('/'))
+}
+
 impl fmt::Display for Profile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -137,6 +162,25 @@ mod tests {
     use super::*;
     use crate::tree::{Change, DataKv};
     use bytes::Bytes;
+
+    #[test]
+    fn pulsar_numbers_ledger_id_parents_by_key_version() {
+        use crate::layout::Numbering::*;
+        let l = Profile::Pulsar210.layout("");
+        for (parent, want) in [
+            ("/ledgers/idgen", ParentKeyVersion),
+            ("/ledgers/idgen-long/HOB-0000000001", ParentKeyVersion),
+            ("/ledgers/idgen-long", ChildCreates),
+            ("/ledgers/idgen-long/HOB-1/x", ChildCreates),
+            ("/ledgers/idgenx", ChildCreates),
+            ("/ledgers", ChildCreates),
+            ("/other/idgen", ChildCreates),
+        ] {
+            assert_eq!(l.numbering(parent), want, "{parent}");
+        }
+        let z = Profile::Zookeeper.layout("");
+        assert_eq!(z.numbering("/ledgers/idgen"), ChildCreates);
+    }
 
     #[test]
     fn names_round_trip() {

@@ -148,7 +148,7 @@ impl Server {
             config.etcd_tls.as_ref(),
         )
         .await?;
-        let layout = Layout::new(&config.prefix);
+        let layout = config.profile.layout(&config.prefix);
         tokio::time::timeout(Duration::from_secs(20), ensure_layout(&client, &layout))
             .await
             .map_err(|_| anyhow::anyhow!("etcd did not answer within 20 s"))

@@ -55,6 +55,9 @@ fn session_guard(state: &State, replica: &Replica, ctx: &WriteCtx) -> SessionGua
     ))
 }
 
+/// What became of one write: an etcd failure leaves it unknown.
+pub type Outcome = Result<WriteOutcome, Arc<WriteError>>;
+
 #[derive(Debug)]
 pub enum WriteOutcome {
     /// Committed at `zxid`.
@@ -115,12 +118,37 @@ impl Writer {
     /// commit). They are planned in order, each on top of the ones before,
     /// exactly as if they had run one after another; each gets its own
     /// outcome. All that succeed share the commit revision as their zxid.
-    pub async fn write_batch(
+    ///
+    /// A request that cannot share the transaction with the ones before it
+    /// (`Planner::take_deferred`) is committed after it, on its own.
+    pub async fn write_batch(&self, batch: &[(Vec<WriteOp>, WriteCtx)]) -> Vec<Outcome> {
+        let (outcomes, deferred) = match self.commit_batch(batch).await {
+            Ok(done) => done,
+            Err(e) => {
+                let e = Arc::new(e);
+                return batch.iter().map(|_| Err(e.clone())).collect();
+            }
+        };
+        let mut outcomes: Vec<Outcome> = outcomes.into_iter().map(Ok).collect();
+        for i in deferred {
+            // A batch of one never defers.
+            outcomes[i] = match self.commit_batch(std::slice::from_ref(&batch[i])).await {
+                Ok((mut alone, _)) => Ok(alone.pop().expect("one outcome per request")),
+                Err(e) => Err(Arc::new(e)),
+            };
+        }
+        outcomes
+    }
+
+    /// One transaction for `batch`; also says which requests were deferred
+    /// (their outcomes here are placeholders).
+    async fn commit_batch(
         &self,
         batch: &[(Vec<WriteOp>, WriteCtx)],
-    ) -> Result<Vec<WriteOutcome>, WriteError> {
+    ) -> Result<(Vec<WriteOutcome>, Vec<usize>), WriteError> {
         let kv = &self.kv;
         for attempt in 0..MAX_ATTEMPTS {
+            let mut deferred = Vec::new();
             let (outcomes, compares, ops, base) = {
                 let state = self.replica.read();
                 let mut planner = Planner::new(&state.tree, self.replica.layout(), &batch[0].1);
@@ -128,8 +156,9 @@ impl Writer {
                 let mut guarded: Vec<i64> = Vec::new();
                 let outcomes: Vec<_> = batch
                     .iter()
-                    .map(
-                        |(ops, ctx)| match session_guard(&state, &self.replica, ctx) {
+                    .enumerate()
+                    .map(|(i, (ops, ctx))| {
+                        let outcome = match session_guard(&state, &self.replica, ctx) {
                             SessionGuard::Refuse(code) => Err((0, code)),
                             SessionGuard::Compare(c) => {
                                 if !guarded.contains(&ctx.session_id) {
@@ -139,8 +168,12 @@ impl Writer {
                                 planner.plan_request(ops, ctx)
                             }
                             SessionGuard::None => planner.plan_request(ops, ctx),
-                        },
-                    )
+                        };
+                        if planner.take_deferred() {
+                            deferred.push(i);
+                        }
+                        outcome
+                    })
                     .collect();
                 let changes = planner.has_changes();
                 let (mut compares, ops) = planner.finish();
@@ -181,7 +214,7 @@ impl Writer {
                     .collect::<Vec<_>>()
             };
             if compares.is_empty() && ops.is_empty() {
-                return Ok(failed(outcomes, base));
+                return Ok((failed(outcomes, base), deferred));
             }
             let sent_at = std::time::Instant::now();
             let txn = Txn::new().when(compares).and_then(ops);
@@ -192,7 +225,7 @@ impl Writer {
                 if !self.replica.wait_for(rev, CATCH_UP).await {
                     return Err(WriteError::Lagging);
                 }
-                return Ok(failed(outcomes, rev));
+                return Ok((failed(outcomes, rev), deferred));
             }
             debug!(
                 attempt,

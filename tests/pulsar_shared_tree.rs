@@ -36,6 +36,7 @@ mod e2e;
 #[path = "e2e/shared_tree.rs"]
 mod shared_tree;
 
+use std::collections::BTreeSet;
 use std::thread;
 use std::time::Duration;
 
@@ -209,14 +210,22 @@ fn pulsar_keys_read_through_zookeeper() {
     let (data, st) = d.zget("/ledgers/00/0000/L0001", false).unwrap();
     assert_eq!((data, st.version), (hex("closed"), 3));
     // A zoe setData keeps a Pulsar ephemeral on its lease.
+    // A zoe setData keeps a Pulsar ephemeral on its lease, and answers
+    // with the lease as the owner, as reads do.
     let lease = etcd_kv(&etcd, "/ledgers/available/bk1:3181").unwrap().lease;
-    d.ok(&format!(
+    let stat = d.ok(&format!(
         "zset /ledgers/available/bk1:3181 {} -1",
         hex("bookie-1b")
     ));
+    assert_eq!(stat[7], lease.to_string(), "ephemeralOwner in {stat:?}");
     assert_eq!(
         etcd_kv(&etcd, "/ledgers/available/bk1:3181").unwrap().lease,
         lease
+    );
+    // An ephemeral has no children, whoever made it.
+    assert_eq!(
+        d.call("zcreate /ledgers/available/bk1:3181/x - PERSISTENT"),
+        "ERR NOCHILDRENFOREPHEMERALS"
     );
 
     // A second zoe loads the same tree from etcd and serves it the same.
@@ -483,4 +492,51 @@ fn pulsar_child_changes_raise_cversion_across_restarts() {
     for k in etcd_keys(&etcd) {
         assert!(k.starts_with('/') || k.starts_with("0zoe/"), "{k:?}");
     }
+}
+
+#[test]
+fn ledger_ids_from_both_doors_never_collide() {
+    let (etcd, _zoe, _dir, mut d) = start("pulsar-shared-ids");
+    d.ok("put /ledgers - - -");
+    // Short ids (`/ledgers/idgen`) and the low halves of long ones
+    // (`/ledgers/idgen-long/HOB-<high>`): Pulsar's generator on etcd and
+    // BookKeeper's ZooKeeper generator on zoe, all requests in flight at
+    // once, twice over so the second round starts from a counter both
+    // moved.
+    for prefix in [
+        "/ledgers/idgen/ID-",
+        "/ledgers/idgen-long/HOB-0000000001/ID-",
+    ] {
+        let mut seen = BTreeSet::new();
+        for round in 0..2 {
+            let got = d.ok(&format!("ids 20 {prefix}"));
+            let parse =
+                |s: &str| -> Vec<u64> { s.split(',').map(|n| n.parse().unwrap()).collect() };
+            let (pulsar, zk) = (parse(&got[0]), parse(&got[1]));
+            assert_eq!((pulsar.len(), zk.len()), (20, 20), "{got:?}");
+            for id in pulsar.iter().chain(&zk) {
+                assert!(
+                    seen.insert(*id),
+                    "{prefix} round {round}: ledger id {id} handed out twice \
+                     (pulsar {pulsar:?}, zookeeper {zk:?})"
+                );
+            }
+        }
+        // One counter: the parent key's version. Every id consumed one
+        // put of it; creating the parent (through zoe) may have taken one
+        // more.
+        let parent = prefix.trim_end_matches("/ID-");
+        let kv = etcd_kv(&etcd, parent).expect("the parent key");
+        let puts = kv.version as usize;
+        assert!(
+            puts == seen.len() || puts == seen.len() + 1,
+            "{parent}: etcd version {puts} for {} ids",
+            seen.len()
+        );
+        assert!(seen.iter().all(|id| (*id as usize) < puts), "{seen:?}");
+    }
+    // The id nodes are gone again, from both doors.
+    d.ok("zsync /");
+    let (kids, _) = d.zchildren("/ledgers/idgen", false).expect("idgen");
+    assert!(kids.is_empty(), "{kids:?}");
 }

@@ -9,15 +9,19 @@ import java.util.List;
 import java.util.Optional;
 import java.util.TreeSet;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 
+import org.apache.bookkeeper.client.BKException;
+import org.apache.bookkeeper.meta.ZkLedgerIdGenerator;
 import org.apache.pulsar.metadata.api.GetResult;
 import org.apache.pulsar.metadata.api.MetadataStoreConfig;
 import org.apache.pulsar.metadata.api.Stat;
 import org.apache.pulsar.metadata.api.extended.CreateOption;
 import org.apache.pulsar.metadata.api.extended.MetadataStoreExtended;
+import org.apache.pulsar.metadata.bookkeeper.PulsarLedgerIdGenerator;
 import org.apache.zookeeper.CreateMode;
 import org.apache.zookeeper.KeeperException;
 import org.apache.zookeeper.Watcher;
@@ -71,6 +75,12 @@ import org.apache.zookeeper.ZooKeeper;
  *   zkb CONNECT                    a second ZooKeeper session (another
  *                                  instance) -> OK <id hex>
  *   zbstat PATH                    sync, then exists on it -> OK <stat> | NONODE
+ * Both doors:
+ *   ids N PREFIX                   N ledger ids from Pulsar's
+ *                                  PulsarLedgerIdGenerator and N from
+ *                                  BookKeeper's ZkLedgerIdGenerator at
+ *                                  once, both on PREFIX (".../ID-")
+ *                                  -> OK <pulsar ids,...> <zk ids,...>
  */
 public final class SharedTreeDriver {
     private MetadataStoreExtended store;
@@ -103,6 +113,34 @@ public final class SharedTreeDriver {
             System.out.flush();
         }
         Runtime.getRuntime().halt(0);
+    }
+
+    /** Ledger ids from both doors, all requested before any is awaited. */
+    private String ids(int n, String prefix) throws Exception {
+        PulsarLedgerIdGenerator pulsar = new PulsarLedgerIdGenerator(store, "/ledgers");
+        List<CompletableFuture<Long>> fromPulsar = new ArrayList<>();
+        List<CompletableFuture<Long>> fromZk = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            fromPulsar.add(pulsar.generateLedgerIdImpl(prefix));
+            CompletableFuture<Long> f = new CompletableFuture<>();
+            ZkLedgerIdGenerator.generateLedgerIdImpl((rc, id) -> {
+                if (rc == BKException.Code.OK) {
+                    f.complete(id);
+                } else {
+                    f.completeExceptionally(BKException.create(rc));
+                }
+            }, zk, prefix, ZooDefs.Ids.OPEN_ACL_UNSAFE);
+            fromZk.add(f);
+        }
+        StringBuilder p = new StringBuilder();
+        for (CompletableFuture<Long> f : fromPulsar) {
+            p.append(p.length() == 0 ? "" : ",").append(f.get(60, TimeUnit.SECONDS));
+        }
+        StringBuilder z = new StringBuilder();
+        for (CompletableFuture<Long> f : fromZk) {
+            z.append(z.length() == 0 ? "" : ",").append(f.get(60, TimeUnit.SECONDS));
+        }
+        return p + " " + z;
     }
 
     private String handle(String[] a) throws Exception {
@@ -189,6 +227,8 @@ public final class SharedTreeDriver {
                     return "NONODE";
                 }
             }
+            case "ids":
+                return "OK " + ids(Integer.parseInt(a[1]), a[2]);
             case "zcreate":
                 return "OK " + zk.create(a[1], unhex(a[2]), ZooDefs.Ids.OPEN_ACL_UNSAFE, CreateMode.valueOf(a[3]));
             case "zset":

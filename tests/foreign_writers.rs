@@ -1,0 +1,93 @@
+//! zoe's guarantees while another writer (Pulsar's etcd store, etcdctl)
+//! changes the same keys: a decision zoe made from its replica never
+//! overrides a change it had not seen yet.
+
+mod support;
+#[path = "support/workload.rs"]
+mod workload;
+#[path = "support/zk_client.rs"]
+mod zk_client;
+
+use std::time::Duration;
+
+use jute::{DeleteRequest, ErrorCode, ExistsRequest, Request};
+use support::{EtcdServer, Zoe};
+use workload::{create, Fate, Session};
+use zk_client::Outcome;
+
+/// A delete that zoe plans while the replica has not yet seen a child
+/// another writer just put must answer NotEmpty, as ZooKeeper would have:
+/// the child's key does not move the parent's child record, so only a
+/// guard on the key range below the node catches it. The instance is
+/// frozen while the delete arrives and the key is put, so on waking it
+/// may plan the delete before the watch brings the key; each round is
+/// one chance for a missing guard to delete the parent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_racing_a_foreign_child_is_not_empty() {
+    let etcd = EtcdServer::start();
+    let prefix = support::unique_prefix("foreign");
+    let zoe = Zoe::start_with(&etcd.endpoint(), &prefix, &[]);
+    let within = Duration::from_secs(10);
+    let mut s = Session::open(&[zoe.addr()], 30_000, within).await;
+    let pid = zoe.pid().expect("zoe runs");
+    for round in 0..12 {
+        let p = format!("/race{round}");
+        assert_eq!(s.write(&p, &create(&p, b"", 0), within).await, Fate::Acked);
+        support::signal(pid, "STOP");
+        await_stopped(pid).await;
+        let pending = s
+            .conn
+            .as_ref()
+            .expect("connected")
+            .send(&Request::Delete(DeleteRequest {
+                path: p.clone(),
+                version: -1,
+            }));
+        let child = format!("{prefix}{p}/child");
+        let put = tokio::task::block_in_place(|| etcd.etcdctl(&["put", &child, "x", "-w", "json"]));
+        support::signal(pid, "CONT");
+        assert!(put.success(), "{}", put.describe());
+        let put_rev = serde_json::from_str::<serde_json::Value>(&put.stdout).unwrap()["header"]
+            ["revision"]
+            .as_i64()
+            .unwrap();
+        let Outcome::Reply(r) = pending.wait(Duration::from_secs(30)).await else {
+            panic!("round {round}: no answer to the delete")
+        };
+        assert_eq!(
+            (r.header.err, r.header.zxid >= put_rev),
+            (ErrorCode::NotEmpty as i32, true),
+            "round {round}: delete of {p}, sent while the instance was stopped, after a child \
+             was put at revision {put_rev}\n{}",
+            zoe.log_tail(30)
+        );
+        let exists = |path: String| Request::Exists(ExistsRequest { path, watch: false });
+        for q in [p.clone(), format!("{p}/child")] {
+            let r = s.call(&exists(q.clone())).await.expect("exists answered");
+            assert_eq!(r.header.err, 0, "round {round}: {q} is gone");
+        }
+    }
+}
+
+/// Waits until every thread of `pid` is stopped (state `T`), so what is
+/// sent next is read only after `CONT`.
+async fn await_stopped(pid: u32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the process is there");
+        let all = tasks.filter_map(Result::ok).all(|t| {
+            std::fs::read_to_string(t.path().join("stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit_once(')')
+                        .map(|(_, rest)| rest.trim_start().starts_with('T'))
+                })
+                .unwrap_or(true)
+        });
+        if all {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{pid} did not stop");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
