@@ -42,115 +42,30 @@ mod support;
 mod e2e;
 #[path = "e2e/pulsar_deploy.rs"]
 mod pulsar_deploy;
+#[path = "e2e/pulsar_jvm.rs"]
+mod pulsar_jvm;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use e2e::{spawn_java, tagged, wait_log, MetadataServer};
-use pulsar_deploy::{JavaCommand, PULSAR_VERSION};
-use support::{free_port, run_command, which, ClientOutput, ServerProcess, TestDir};
+use pulsar_deploy::JavaCommand;
+use pulsar_jvm::{check_function, create_function, pulsar, pulsar_driver, render};
+use support::{free_port, run_command, ServerProcess, TestDir};
 
-struct Pulsar {
-    lib: PathBuf,
-    classes: PathBuf,
-    function_jar: PathBuf,
-    log4j2: PathBuf,
-}
-
-/// Resolve the Pulsar jars, compile the driver and build the function jar.
-fn pulsar() -> &'static Pulsar {
-    static PULSAR: OnceLock<Pulsar> = OnceLock::new();
-    PULSAR.get_or_init(|| {
-        let pom = e2e::e2e_path("pulsar/pom.xml");
-        let lib = e2e::cache_path("pulsar-lib");
-        e2e::resolve_jars(
-            &format!("Pulsar {PULSAR_VERSION}"),
-            &pom,
-            &lib,
-            &[
-                format!("pulsar-broker-{PULSAR_VERSION}.jar"),
-                format!("pulsar-functions-worker-{PULSAR_VERSION}.jar"),
-            ],
-        );
-        let classes = e2e::cache_path("pulsar-classes");
-        e2e::compile_java(&e2e::e2e_path("pulsar/java"), &pom, &lib, &classes, |out| {
-            let jar = which("jar").expect("`jar` (JDK) not found on PATH");
-            let mut cmd = Command::new(jar);
-            cmd.arg("cf")
-                .arg(out.join("exclaim.jar"))
-                .arg("-C")
-                .arg(out)
-                .arg("zoee2e/fn");
-            let o = run_command(&mut cmd, None, Duration::from_secs(60));
-            assert!(o.success(), "jar failed\n{}", o.describe());
-        });
-        Pulsar {
-            function_jar: classes.join("exclaim.jar"),
-            lib,
-            classes,
-            log4j2: e2e::e2e_path("pulsar/log4j2.xml"),
-        }
-    })
-}
-
-fn pulsar_java(main_class: &str, heap: &str, direct: &str) -> Command {
-    let p = pulsar();
-    e2e::java_with(
-        &p.classes,
-        &p.lib,
-        heap,
-        &[
-            format!("-XX:MaxDirectMemorySize={direct}"),
-            format!("-Dlog4j.configurationFile={}", p.log4j2.display()),
-            "-Dpulsar.allocator.exit_on_oom=true".to_string(),
-            "-Dio.netty.recycler.maxCapacityPerThread=4096".to_string(),
-        ],
-        main_class,
-    )
-}
-
-fn pulsar_driver(args: &[&str], timeout: Duration) -> ClientOutput {
-    let mut cmd = pulsar_java("zoee2e.PulsarDriver", "128m", "64m");
-    cmd.args(args);
-    let out = run_command(&mut cmd, None, timeout);
-    assert!(
-        out.success(),
-        "`PulsarDriver {}` failed\n{}",
-        args.join(" "),
-        out.describe()
-    );
-    out
-}
-
-/// `main_class ARGS` on the jars of the Pulsar distribution.
-fn pulsar_command((main_class, args): JavaCommand, heap: &str, direct: &str) -> Command {
-    let mut cmd = pulsar_java(main_class, heap, direct);
-    cmd.args(args);
-    cmd
+/// `main_class ARGS` on the jars of the Pulsar distribution (ZooKeeper
+/// metadata drivers only: everything here speaks ZooKeeper).
+fn pulsar_command(cmd: JavaCommand, heap: &str, direct: &str) -> Command {
+    pulsar_jvm::pulsar_command(cmd, heap, direct, false)
 }
 
 /// ZooKeeper session timeout of every long-lived process, as the deploy
 /// files set it: long enough to ride out a restart of every zoe instance.
 fn session_timeout() -> Duration {
     Duration::from_millis(pulsar_deploy::session_timeout_ms())
-}
-
-/// Renders `templates` of deploy/pulsar into `dir` under the same names;
-/// returns their paths.
-fn render(dir: &Path, templates: &[&str], vars: &[(&str, String)]) -> Vec<String> {
-    let dests: Vec<PathBuf> = templates.iter().map(|t| dir.join(t)).collect();
-    let files: Vec<(&str, &Path)> = templates
-        .iter()
-        .copied()
-        .zip(dests.iter().map(PathBuf::as_path))
-        .collect();
-    pulsar_deploy::render(&files, vars)
-        .unwrap_or_else(|e| panic!("render-conf.sh {templates:?} failed\n{e}"));
-    dests.iter().map(|d| d.display().to_string()).collect()
 }
 
 /// The cluster's instance id, as `whatisinstanceid` prints it.
@@ -247,25 +162,6 @@ fn start_broker(name: &str, dir: &Path, confs: &[String]) -> ServerProcess {
         "Pulsar broker",
     );
     broker
-}
-
-/// The function flows: `COUNT` messages through it, and its package reads
-/// back from DistributedLog identical to the uploaded jar.
-fn check_function(web: &str, broker_url: &str, tag: &str, dir: &Path) {
-    let out = pulsar_driver(&["await-running", web, "120"], Duration::from_secs(180));
-    assert!(out.stdout.contains("RUNNING"), "{}", out.describe());
-    let out = pulsar_driver(
-        &["roundtrip", web, broker_url, tag, "10", "120"],
-        Duration::from_secs(180),
-    );
-    assert!(out.stdout.contains("ROUNDTRIP 10"), "{}", out.describe());
-    let jar = pulsar().function_jar.display().to_string();
-    let dest = dir.join(format!("downloaded-{tag}.jar"));
-    let out = pulsar_driver(
-        &["download", web, &jar, &dest.display().to_string()],
-        Duration::from_secs(180),
-    );
-    assert!(out.stdout.contains("identical"), "{}", out.describe());
 }
 
 /// `(path, ephemeralOwner)` of every ephemeral znode in the tree.
@@ -445,9 +341,7 @@ fn pulsar_on_zoe_survives_zoe_restarts_and_moves() {
     eprintln!("[e2e] broker up after {:?}", started.elapsed());
 
     // ---- deploy the function: its package goes to DistributedLog
-    let jar = pulsar().function_jar.display().to_string();
-    let out = pulsar_driver(&["create", &web, &jar], Duration::from_secs(180));
-    assert!(out.stdout.contains("CREATED"), "{}", out.describe());
+    create_function(&web);
     let out = pulsar_driver(
         &[
             "zk-tree",

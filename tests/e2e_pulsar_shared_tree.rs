@@ -10,22 +10,32 @@
 //!   (Pulsar's metadata driver, embedded autorecovery off);
 //! - two zoe instances, and two `AutoRecoveryMain` processes on
 //!   `zk+hierarchical://A;B/ledgers`;
-//! - a broker on `metadataStoreUrl=etcd:…`, small ledgers;
+//! - a broker on `metadataStoreUrl=etcd:…`, small ledgers, with its
+//!   function worker; the broker's BookKeeper client and the worker's
+//!   DistributedLog namespace go through zoe (the only way Pulsar 2.10's
+//!   worker gets a DistributedLog namespace);
 //! - the SharedTreeDriver JVM watching both doors: Pulsar's store on etcd,
-//!   and the ZooKeeper client on zoe.
+//!   and the ZooKeeper client on zoe; it also writes ledgers through a
+//!   BookKeeper client on Pulsar's driver (etcd).
 //!
-//! Checked: etcd holds only path keys and zoe's `0zoe/` keys; exactly one
-//! auditor (ZooKeeper election through zoe, none through Pulsar's driver);
+//! Checked: the function worker binds its DistributedLog namespace through
+//! zoe, a function deployed through the broker runs and its package reads
+//! back; while ledgers are created through both doors at once, no ledger
+//! id is handed out twice (the `/ledgers/idgen` children both create, as
+//! Pulsar's store reports them); etcd holds only path keys and zoe's
+//! `0zoe/` keys; exactly one auditor (ZooKeeper election through zoe, none through Pulsar's driver);
 //! every ledger's metadata read through zoe equals etcd's, bytes, versions
 //! and revisions; the bookie list seen through zoe loses a killed bookie
 //! with a strictly higher cversion; the auditor marks exactly the ledgers
 //! that had a copy on it (marks seen by Pulsar's store and by a ZooKeeper
 //! watch), the replication workers copy them and rewrite their metadata
 //! (seen through both doors), the marks go, and every message is read
-//! back; the auditor killed, the other process takes over.
+//! back, every entry of the ledgers written through etcd too, and the
+//! function still runs; the auditor killed, the other process takes over.
 //!
 //! Configuration comes from `deploy/pulsar/` (broker-etcd.conf,
-//! bookkeeper-etcd.conf, autorecovery.conf) through render-conf.sh.
+//! functions_worker.yml, bookkeeper-etcd.conf, autorecovery.conf) through
+//! render-conf.sh.
 
 mod support;
 
@@ -33,118 +43,27 @@ mod support;
 mod e2e;
 #[path = "e2e/pulsar_deploy.rs"]
 mod pulsar_deploy;
+#[path = "e2e/pulsar_jvm.rs"]
+mod pulsar_jvm;
 #[path = "e2e/shared_tree.rs"]
 mod shared_tree;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use e2e::{spawn_java, wait_log};
-use pulsar_deploy::{JavaCommand, PULSAR_VERSION};
+use pulsar_deploy::JavaCommand;
+use pulsar_jvm::{check_function, create_function, pulsar, pulsar_command, pulsar_driver};
 use shared_tree::{await_children, etcd_keys, Driver, ZStat};
-use support::{
-    free_port, run_command, which, ClientOutput, EtcdServer, ServerProcess, TestDir, Zoe,
-};
-
-struct Pulsar {
-    lib: PathBuf,
-    classes: PathBuf,
-    log4j2: PathBuf,
-}
-
-/// The Pulsar jars and the PulsarDriver (built exactly as
-/// tests/e2e_pulsar.rs builds them, into the same cache).
-fn pulsar() -> &'static Pulsar {
-    static PULSAR: OnceLock<Pulsar> = OnceLock::new();
-    PULSAR.get_or_init(|| {
-        let pom = e2e::e2e_path("pulsar/pom.xml");
-        let lib = e2e::cache_path("pulsar-lib");
-        e2e::resolve_jars(
-            &format!("Pulsar {PULSAR_VERSION}"),
-            &pom,
-            &lib,
-            &[
-                format!("pulsar-broker-{PULSAR_VERSION}.jar"),
-                format!("pulsar-functions-worker-{PULSAR_VERSION}.jar"),
-            ],
-        );
-        let classes = e2e::cache_path("pulsar-classes");
-        e2e::compile_java(&e2e::e2e_path("pulsar/java"), &pom, &lib, &classes, |out| {
-            let jar = which("jar").expect("`jar` (JDK) not found on PATH");
-            let mut cmd = Command::new(jar);
-            cmd.arg("cf")
-                .arg(out.join("exclaim.jar"))
-                .arg("-C")
-                .arg(out)
-                .arg("zoee2e/fn");
-            let o = run_command(&mut cmd, None, Duration::from_secs(60));
-            assert!(o.success(), "jar failed\n{}", o.describe());
-        });
-        Pulsar {
-            lib,
-            classes,
-            log4j2: e2e::e2e_path("pulsar/log4j2.xml"),
-        }
-    })
-}
-
-/// `main_class ARGS` on the jars of the Pulsar distribution; `drivers`
-/// adds Pulsar's BookKeeper metadata drivers, as `bin/bookkeeper` does.
-fn pulsar_command(
-    (main_class, args): JavaCommand,
-    heap: &str,
-    direct: &str,
-    drivers: bool,
-) -> Command {
-    let p = pulsar();
-    let mut props = vec![
-        format!("-XX:MaxDirectMemorySize={direct}"),
-        format!("-Dlog4j.configurationFile={}", p.log4j2.display()),
-        "-Dpulsar.allocator.exit_on_oom=true".to_string(),
-        "-Dio.netty.recycler.maxCapacityPerThread=4096".to_string(),
-    ];
-    if drivers {
-        props.extend(
-            pulsar_deploy::PULSAR_METADATA_DRIVERS
-                .iter()
-                .map(|s| s.to_string()),
-        );
-    }
-    let mut cmd = e2e::java_with(&p.classes, &p.lib, heap, &props, main_class);
-    cmd.args(args);
-    cmd
-}
-
-fn pulsar_driver(args: &[&str], timeout: Duration) -> ClientOutput {
-    let cmd = (
-        "zoee2e.PulsarDriver",
-        args.iter().map(|s| s.to_string()).collect(),
-    );
-    let out = run_command(
-        &mut pulsar_command(cmd, "128m", "64m", false),
-        None,
-        timeout,
-    );
-    assert!(
-        out.success(),
-        "`PulsarDriver {}` failed\n{}",
-        args.join(" "),
-        out.describe()
-    );
-    out
-}
+use support::{free_port, run_command, EtcdServer, ServerProcess, TestDir, Zoe};
 
 /// Renders `template` of deploy/pulsar into `dir`; returns its path.
 fn render(dir: &Path, template: &str, vars: &[(&str, String)]) -> String {
-    let dest = dir.join(template);
-    pulsar_deploy::render(&[(template, &dest)], vars)
-        .unwrap_or_else(|e| panic!("render-conf.sh {template} failed\n{e}"));
-    dest.display().to_string()
+    pulsar_jvm::render(dir, &[template], vars).remove(0)
 }
 
 /// A bookie or an autorecovery process, known by its BookKeeper identity.
@@ -305,19 +224,29 @@ fn pulsar_on_etcd_with_autorecovery_through_zoe() {
     let (broker_port, web_port) = (free_port(), free_port());
     let web = format!("http://127.0.0.1:{web_port}");
     let broker_url = format!("pulsar://127.0.0.1:{broker_port}");
-    let broker_conf = render(
-        dir.path(),
-        pulsar_deploy::BROKER_ETCD_CONF,
-        &[
+    let broker_vars = |zk_bk: &str| {
+        vec![
             ("CLUSTER_NAME", "shared".to_string()),
             ("METADATA_STORE_URL", store_url.clone()),
+            ("ZK_SERVERS_BK", zk_bk.to_string()),
             ("ADVERTISED_ADDRESS", "127.0.0.1".to_string()),
             ("BIND_ADDRESS", "127.0.0.1".to_string()),
             ("BROKER_SERVICE_PORT", broker_port.to_string()),
             ("WEB_SERVICE_PORT", web_port.to_string()),
-        ],
+            ("WORKER_ID", "fw-shared".to_string()),
+            ("FUNCTIONS_DIR", dir.path().join("fw").display().to_string()),
+        ]
+    };
+    // The setup reads the cluster's name, URLs and ports only; the zoe
+    // instances do not run yet, so the rendering for the broker comes later.
+    let setup_dir = dir.path().join("setup");
+    fs::create_dir_all(&setup_dir).unwrap();
+    let setup_conf = render(
+        &setup_dir,
+        pulsar_deploy::BROKER_ETCD_CONF,
+        &broker_vars("not-used-by-the-setup:1"),
     );
-    let props = pulsar_deploy::properties(&fs::read_to_string(&broker_conf).unwrap())
+    let props = pulsar_deploy::properties(&fs::read_to_string(&setup_conf).unwrap())
         .expect("broker-etcd.conf");
     let mut setup = pulsar_command(
         pulsar_deploy::cluster_metadata_setup_etcd(&props),
@@ -344,6 +273,14 @@ fn pulsar_on_etcd_with_autorecovery_through_zoe() {
         .collect();
     let zk_connect = format!("{},{}", zoes[0].addr(), zoes[1].addr());
     let zk_bk = pulsar_deploy::bookkeeper_servers(&zk_connect);
+    let broker_confs = pulsar_jvm::render(
+        dir.path(),
+        &[
+            pulsar_deploy::BROKER_ETCD_CONF,
+            pulsar_deploy::FUNCTIONS_WORKER_CONF,
+        ],
+        &broker_vars(&zk_bk),
+    );
     let mut bookies: Vec<Daemon> = (1..=3)
         .map(|i| {
             spawn_daemon(
@@ -389,7 +326,7 @@ fn pulsar_on_etcd_with_autorecovery_through_zoe() {
         "broker",
         dir.path(),
         pulsar_command(
-            pulsar_deploy::broker_only(&broker_conf),
+            pulsar_deploy::broker(&broker_confs[0], &broker_confs[1]),
             "320m",
             "192m",
             false,
@@ -404,7 +341,17 @@ fn pulsar_on_etcd_with_autorecovery_through_zoe() {
         Duration::from_secs(240),
         "Pulsar broker",
     );
-    step("broker up on etcd");
+    let dlog = e2e::log_text(&broker)
+        .lines()
+        .find(|l| l.contains("uri: distributedlog://") && l.contains("/pulsar/functions"))
+        .map(str::to_string);
+    assert!(
+        dlog.as_deref().is_some_and(|l| l.contains(&zoes[0].addr())),
+        "the function worker did not bind its DistributedLog namespace through zoe \
+         ({dlog:?}); log tail:\n{}",
+        broker.log_tail(80)
+    );
+    step("broker up on etcd, its function worker's DistributedLog on zoe");
 
     // ---- one auditor, elected through zoe; none through Pulsar's driver
     let (winner, votes) = wait_until("an auditor elected", Duration::from_secs(60), || {
@@ -424,13 +371,47 @@ fn pulsar_on_etcd_with_autorecovery_through_zoe() {
         "{layout}"
     );
 
-    // ---- messages, in several small ledgers; then the topic is unloaded
-    // so they are all closed.
+    // ---- both doors create ledgers at once: a BookKeeper client on
+    // Pulsar's driver (etcd) keeps writing small ledgers while, through
+    // zoe, the function worker stores a function package in DistributedLog
+    // and the broker writes messages in several small ledgers; then the
+    // topic is unloaded so they are all closed.
+    d.ok("sevents");
+    d.ok(&format!("bkstart metadata-store:{store_url}/ledgers 12"));
+    create_function(&web);
     let out = pulsar_driver(
         &["produce", &broker_url, TOPIC, "sub", "m", MESSAGES],
         Duration::from_secs(180),
     );
     assert!(out.stdout.contains("PRODUCED"), "{}", out.describe());
+    check_function(&web, &broker_url, "before", dir.path());
+    step("function deployed through the broker and running");
+    let etcd_door: Vec<u64> = d.ok("bkstop")[0]
+        .split(',')
+        .map(|id| id.parse().expect("a ledger id"))
+        .collect();
+    let ids = ledger_ids_handed_out(&d.ok("sevents").first().cloned().unwrap_or_default());
+    let (zoe_ids, pulsar_ids) = (&ids.0, &ids.1);
+    assert!(
+        !zoe_ids.is_empty() && !pulsar_ids.is_empty(),
+        "both doors should have created ledgers (zoe {zoe_ids:?}, Pulsar {pulsar_ids:?})"
+    );
+    assert!(
+        zoe_ids.is_disjoint(pulsar_ids),
+        "ledger ids handed out by both doors: {:?}",
+        zoe_ids.intersection(pulsar_ids).collect::<Vec<_>>()
+    );
+    for id in &etcd_door {
+        assert!(
+            pulsar_ids.contains(id),
+            "ledger {id} not numbered through etcd"
+        );
+    }
+    step(&format!(
+        "{} ledger ids through zoe, {} through etcd, none twice",
+        zoe_ids.len(),
+        pulsar_ids.len()
+    ));
     let unload = run_command(
         Command::new("curl").args([
             "-sf",
@@ -494,19 +475,32 @@ fn pulsar_on_etcd_with_autorecovery_through_zoe() {
     ));
 
     // ---- marked, copied, metadata rewritten: both doors agree
-    wait_until(
-        "every affected ledger re-replicated",
-        Duration::from_secs(120),
-        || {
-            let now = ledgers(&etcd);
-            let done = before
-                .keys()
-                .filter_map(|p| now.get(p))
-                .all(|(_, kv)| !contains(&kv.value, &victim));
-            let marks = etcd_prefix(&etcd, "/ledgers/underreplication/ledgers/");
-            (done && !marks.keys().any(|k| k.contains("/urL"))).then_some(())
-        },
-    );
+    let mut left = (0, 0);
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let now = ledgers(&etcd);
+        let on_victim = before
+            .keys()
+            .filter_map(|p| now.get(p))
+            .filter(|(_, kv)| contains(&kv.value, &victim))
+            .count();
+        let marks = etcd_prefix(&etcd, "/ledgers/underreplication/ledgers/");
+        let marked = marks.keys().filter(|k| k.contains("/urL")).count();
+        if on_victim == 0 && marked == 0 {
+            break;
+        }
+        if (on_victim, marked) != left {
+            left = (on_victim, marked);
+            step(&format!(
+                "{on_victim} ledgers still name {victim}, {marked} marked"
+            ));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "re-replication stalled: {on_victim} ledgers still name {victim}, {marked} marked"
+        );
+        thread::sleep(Duration::from_millis(500));
+    }
     step("ledgers re-replicated");
     d.ok("zsync /");
     let after = ledgers(&etcd);
@@ -571,7 +565,14 @@ fn pulsar_on_etcd_with_autorecovery_through_zoe() {
         Duration::from_secs(180),
     );
     assert!(out.stdout.contains("CONSUMED"), "{}", out.describe());
-    step("every message read back");
+    let read = d.ok("bkread");
+    assert_eq!(
+        read[0],
+        (etcd_door.len() * 5).to_string(),
+        "entries of the ledgers written through etcd"
+    );
+    check_function(&web, &broker_url, "after", dir.path());
+    step("every message and entry read back, the function still runs");
 
     // ---- the auditor dies: the other process takes over
     let (winner, _) = auditor(&mut d);
@@ -609,6 +610,27 @@ fn pulsar_on_etcd_with_autorecovery_through_zoe() {
     let st: ZStat = d.zstat("/ledgers/available", false).expect("available");
     assert!(st.cversion >= cv_after);
     step("shared-tree scenario passed");
+}
+
+/// The ledger ids handed out while Pulsar's store watched, from the
+/// `Created` notifications of `/ledgers/idgen/ID-<n>`: zoe's (ZooKeeper's
+/// ten-digit names) and Pulsar's (unpadded). Panics on an id handed out
+/// twice by one door.
+fn ledger_ids_handed_out(events: &str) -> (BTreeSet<u64>, BTreeSet<u64>) {
+    let (mut zoe, mut pulsar) = (BTreeSet::new(), BTreeSet::new());
+    for name in events
+        .split(';')
+        .filter_map(|e| e.strip_prefix("Created:/ledgers/idgen/ID-"))
+    {
+        let id: u64 = name.parse().expect("a numbered id node");
+        let door = if name.len() == 10 {
+            &mut zoe
+        } else {
+            &mut pulsar
+        };
+        assert!(door.insert(id), "ledger id {id} handed out twice");
+    }
+    (zoe, pulsar)
 }
 
 fn ids_of(ds: &[Daemon]) -> Vec<String> {

@@ -71,6 +71,11 @@ impl Driver {
             "256m",
             &[
                 "-XX:MaxDirectMemorySize=64m".to_string(),
+                // As Pulsar's bin/bookkeeper: BookKeeper clients find
+                // Pulsar's metadata driver (`metadata-store:` URIs).
+                "-Dbookkeeper.metadata.client.drivers=\
+                 org.apache.pulsar.metadata.bookkeeper.PulsarMetadataClientDriver"
+                    .to_string(),
                 format!(
                     "-Dlog4j.configurationFile={}",
                     e2e::e2e_path("pulsar/log4j2.xml").display()

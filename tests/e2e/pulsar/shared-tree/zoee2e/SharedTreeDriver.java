@@ -15,6 +15,10 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 
 import org.apache.bookkeeper.client.BKException;
+import org.apache.bookkeeper.client.BookKeeper;
+import org.apache.bookkeeper.client.LedgerEntry;
+import org.apache.bookkeeper.client.LedgerHandle;
+import org.apache.bookkeeper.conf.ClientConfiguration;
 import org.apache.bookkeeper.meta.ZkLedgerIdGenerator;
 import org.apache.pulsar.metadata.api.GetResult;
 import org.apache.pulsar.metadata.api.MetadataStoreConfig;
@@ -75,6 +79,16 @@ import org.apache.zookeeper.ZooKeeper;
  *   zkb CONNECT                    a second ZooKeeper session (another
  *                                  instance) -> OK <id hex>
  *   zbstat PATH                    sync, then exists on it -> OK <stat> | NONODE
+ * BookKeeper through Pulsar's metadata driver (the etcd door):
+ *   bkstart URI MAX                open a BookKeeper client on URI
+ *                                  (metadata-store:etcd:...) and write up
+ *                                  to MAX small ledgers (ensemble, write
+ *                                  and ack quorum 2 of the 3 bookies, so
+ *                                  one can go; 5 entries, closed),
+ *                                  one a second, in the background
+ *   bkstop                         stop -> OK <ledger ids,...>
+ *   bkread                         read back every entry of those ledgers
+ *                                  -> OK <entries read>
  * Both doors:
  *   ids N PREFIX                   N ledger ids from Pulsar's
  *                                  PulsarLedgerIdGenerator and N from
@@ -90,6 +104,13 @@ public final class SharedTreeDriver {
     private final List<String> childReads = new ArrayList<>();
     private final List<String> recEvents = new ArrayList<>();
     private ZooKeeper zkb;
+    private BookKeeper bk;
+    private Thread bkWriter;
+    private volatile boolean bkStop;
+    private volatile Throwable bkFailure;
+    private final List<Long> bkLedgers = new ArrayList<>();
+    private static final byte[] BK_PASSWD = "zoe-shared".getBytes(StandardCharsets.UTF_8);
+    private static final int BK_ENTRIES = 5;
 
     public static void main(String[] args) throws Exception {
         SharedTreeDriver d = new SharedTreeDriver();
@@ -143,8 +164,78 @@ public final class SharedTreeDriver {
         return p + " " + z;
     }
 
+    private static byte[] entry(long ledger, long n) {
+        return ("ledger-" + ledger + "-entry-" + n).getBytes(StandardCharsets.UTF_8);
+    }
+
+    private String bkStart(String uri, int max) throws Exception {
+        ClientConfiguration conf = new ClientConfiguration();
+        conf.setMetadataServiceUri(uri);
+        bk = BookKeeper.forConfig(conf).build();
+        bkStop = false;
+        bkWriter = new Thread(() -> {
+            try {
+                for (int n = 0; n < max && !bkStop; n++) {
+                    LedgerHandle lh = bk.createLedger(2, 2, 2, BookKeeper.DigestType.CRC32, BK_PASSWD);
+                    for (int i = 0; i < BK_ENTRIES; i++) {
+                        lh.addEntry(entry(lh.getId(), i));
+                    }
+                    lh.close();
+                    synchronized (bkLedgers) {
+                        bkLedgers.add(lh.getId());
+                    }
+                    Thread.sleep(1000);
+                }
+            } catch (Throwable t) {
+                t.printStackTrace();
+                bkFailure = t;
+            }
+        }, "etcd-door-ledgers");
+        bkWriter.start();
+        return "OK";
+    }
+
+    private String bkStopped() throws Exception {
+        bkStop = true;
+        bkWriter.join(120_000);
+        if (bkFailure != null) {
+            return "ERROR ledger writer: " + bkFailure;
+        }
+        StringBuilder out = new StringBuilder();
+        synchronized (bkLedgers) {
+            for (long id : bkLedgers) {
+                out.append(out.length() == 0 ? "" : ",").append(id);
+            }
+        }
+        return "OK " + (out.length() == 0 ? "-" : out.toString());
+    }
+
+    private String bkRead() throws Exception {
+        int read = 0;
+        for (long id : bkLedgers) {
+            LedgerHandle lh = bk.openLedger(id, BookKeeper.DigestType.CRC32, BK_PASSWD);
+            for (LedgerEntry e : java.util.Collections.list(lh.readEntries(0, lh.getLastAddConfirmed()))) {
+                if (!java.util.Arrays.equals(e.getEntry(), entry(id, e.getEntryId()))) {
+                    return "ERROR ledger " + id + " entry " + e.getEntryId() + " differs";
+                }
+                read++;
+            }
+            if (lh.getLastAddConfirmed() != BK_ENTRIES - 1) {
+                return "ERROR ledger " + id + " ends at entry " + lh.getLastAddConfirmed();
+            }
+            lh.close();
+        }
+        return "OK " + read;
+    }
+
     private String handle(String[] a) throws Exception {
         switch (a[0]) {
+            case "bkstart":
+                return bkStart(a[1], Integer.parseInt(a[2]));
+            case "bkstop":
+                return bkStopped();
+            case "bkread":
+                return bkRead();
             case "etcd": {
                 store = MetadataStoreExtended.create(a[1], MetadataStoreConfig.builder()
                         .sessionTimeoutMillis(Integer.parseInt(a[2])).build());
