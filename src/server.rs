@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp};
 use parking_lot::Mutex;
+
+use crate::profile::Profile;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
@@ -149,11 +151,14 @@ impl Server {
         )
         .await?;
         let layout = config.profile.layout(&config.prefix);
-        tokio::time::timeout(Duration::from_secs(20), ensure_layout(&client, &layout))
-            .await
-            .map_err(|_| anyhow::anyhow!("etcd did not answer within 20 s"))
-            .and_then(|r| r)
-            .with_context(|| format!("cannot use etcd at {}", config.etcd.join(",")))?;
+        tokio::time::timeout(
+            Duration::from_secs(20),
+            ensure_layout(&client, &layout, config.profile),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("etcd did not answer within 20 s"))
+        .and_then(|r| r)
+        .with_context(|| format!("cannot use etcd at {}", config.etcd.join(",")))?;
         if let Some(d) = &config.super_digest {
             let rec = layout::AuthRec {
                 super_digest: Some(d.clone()),
@@ -479,15 +484,32 @@ async fn watch_etcd_health(client: Client, key: Vec<u8>, sessions: Arc<Sessions>
 }
 
 /// Writes the layout record on first use and refuses an incompatible one.
-async fn ensure_layout(client: &Client, layout: &Layout) -> anyhow::Result<()> {
+/// Marks the tree as zoe's on first start, or checks the mark.
+///
+/// A first start of the `zookeeper` profile on keys that are already there
+/// is refused: they were written by something else (most likely Pulsar's
+/// etcd metadata store), and serving them without the profile made for
+/// them would, among other things, number ledger ids apart from Pulsar's.
+async fn ensure_layout(client: &Client, layout: &Layout, profile: Profile) -> anyhow::Result<()> {
     let key = layout.layout_key();
     let rec = LayoutRec {
         format: layout::FORMAT_VERSION,
     };
+    let (from, to) = layout.descendants_range("/");
+    let mut first_start = vec![Compare::create_revision(key.clone(), CompareOp::Equal, 0)];
+    if profile == Profile::Zookeeper {
+        // Holds only when no key lies in the range.
+        first_start.push(
+            Compare::create_revision(from.clone(), CompareOp::Equal, 0).with_range(to.clone()),
+        );
+    }
     let txn = Txn::new()
-        .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+        .when(first_start)
         .and_then([TxnOp::put(key.clone(), layout::encode(&rec), None)])
-        .or_else([TxnOp::get(key, None)]);
+        .or_else([
+            TxnOp::get(key, None),
+            TxnOp::get(from, Some(GetOptions::new().with_range(to).with_limit(1))),
+        ]);
     let resp = crate::etcd::retry_unsent(|| {
         let mut kv = client.kv_client();
         let txn = txn.clone();
@@ -498,46 +520,51 @@ async fn ensure_layout(client: &Client, layout: &Layout) -> anyhow::Result<()> {
         info!(format = rec.format, "initialised a new zoe tree in etcd");
         return Ok(());
     }
-    for r in resp.op_responses() {
-        if let etcd_client::TxnOpResponse::Get(g) = r {
-            if let Some(kv) = g.kvs().first() {
-                match layout::decode::<LayoutRec>(kv.value()) {
-                    Some(found) if found.format == layout::FORMAT_VERSION => return Ok(()),
-                    Some(found)
-                        if (layout::OLDEST_FORMAT..layout::FORMAT_VERSION)
-                            .contains(&found.format) =>
-                    {
-                        // Older trees are read as they are; marking the tree
-                        // keeps older zoe versions from starting on it.
-                        let up = Txn::new()
-                            .when([Compare::mod_revision(
-                                layout.layout_key(),
-                                CompareOp::Equal,
-                                kv.mod_revision(),
-                            )])
-                            .and_then([TxnOp::put(
-                                layout.layout_key(),
-                                layout::encode(&rec),
-                                None,
-                            )]);
-                        client.kv_client().txn(up).await?;
-                        info!(
-                            from = found.format,
-                            to = rec.format,
-                            "upgraded the layout format of the tree in etcd"
-                        );
-                        return Ok(());
-                    }
-                    Some(found) => anyhow::bail!(
-                        "the tree in etcd has layout format {}, this zoe understands {} to {}",
-                        found.format,
-                        layout::OLDEST_FORMAT,
-                        layout::FORMAT_VERSION
-                    ),
-                    None => anyhow::bail!("unreadable layout record in etcd"),
-                }
-            }
+    let mut gets = resp.op_responses().into_iter().filter_map(|r| match r {
+        etcd_client::TxnOpResponse::Get(g) => Some(g),
+        _ => None,
+    });
+    let (mark, existing) = (gets.next(), gets.next());
+    let Some(kv) = mark.as_ref().and_then(|g| g.kvs().first()) else {
+        // No mark, so the range was not empty.
+        let found = existing
+            .as_ref()
+            .and_then(|g| g.kvs().first())
+            .map(|kv| String::from_utf8_lossy(kv.key()).into_owned())
+            .unwrap_or_default();
+        anyhow::bail!(
+            "etcd already holds keys zoe did not write where its tree would be (for example \
+             {found:?}) and no zoe tree; if they are the tree of Pulsar's etcd metadata store, \
+             start zoe with --profile pulsar-2.10 to serve it; otherwise choose a --prefix \
+             nothing else uses"
+        );
+    };
+    match layout::decode::<LayoutRec>(kv.value()) {
+        Some(found) if found.format == layout::FORMAT_VERSION => Ok(()),
+        Some(found) if (layout::OLDEST_FORMAT..layout::FORMAT_VERSION).contains(&found.format) => {
+            // Older trees are read as they are; marking the tree
+            // keeps older zoe versions from starting on it.
+            let up = Txn::new()
+                .when([Compare::mod_revision(
+                    layout.layout_key(),
+                    CompareOp::Equal,
+                    kv.mod_revision(),
+                )])
+                .and_then([TxnOp::put(layout.layout_key(), layout::encode(&rec), None)]);
+            client.kv_client().txn(up).await?;
+            info!(
+                from = found.format,
+                to = rec.format,
+                "upgraded the layout format of the tree in etcd"
+            );
+            Ok(())
         }
+        Some(found) => anyhow::bail!(
+            "the tree in etcd has layout format {}, this zoe understands {} to {}",
+            found.format,
+            layout::OLDEST_FORMAT,
+            layout::FORMAT_VERSION
+        ),
+        None => anyhow::bail!("unreadable layout record in etcd"),
     }
-    Ok(())
 }

@@ -1116,6 +1116,47 @@ fn unreachable_etcd_is_a_clear_start_up_failure() {
     assert!(out.stderr.contains("unknown field"), "{}", out.describe());
 }
 
+/// A first start on keys something else wrote (here as Pulsar's etcd store
+/// lays them out) is refused under the default profile, with a message
+/// that names a key and the way out; the profile made for that tree
+/// starts, and so does the default profile on a prefix nothing uses.
+#[test]
+fn a_first_start_on_a_foreign_tree_needs_its_profile() {
+    let etcd = EtcdServer::start();
+    for key in ["/admin/clusters/c1", "/ledgers/LAYOUT"] {
+        let out = etcd.etcdctl(&["put", key, "x"]);
+        assert!(out.success(), "{}", out.describe());
+    }
+    let out = run_command(
+        Command::new(zoe_bin())
+            .args(["serve", "--listen"])
+            .arg(format!("127.0.0.1:{}", free_port()))
+            .arg("--etcd")
+            .arg(etcd.endpoint()),
+        None,
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.code(), Some(1), "{}", out.describe());
+    assert!(
+        out.stderr.contains("\"/admin/clusters/c1\"")
+            && out.stderr.contains("--profile pulsar-2.10"),
+        "{}",
+        out.describe()
+    );
+    let layout = etcd.etcdctl(&["get", "0zoe/layout", "--print-value-only"]);
+    assert_eq!(
+        layout.stdout.trim(),
+        "",
+        "the refused start marked the tree"
+    );
+    let shared = Zoe::start_with(&etcd.endpoint(), "", &["--profile", "pulsar-2.10"]);
+    let mut c = connect(&shared.addr());
+    assert!(get_data(&mut c, "/admin/clusters/c1", false).is_some());
+    let own = Zoe::start_with(&etcd.endpoint(), "/elsewhere", &[]);
+    let mut c = connect(&own.addr());
+    assert!(get_data(&mut c, "/admin/clusters/c1", false).is_none());
+}
+
 // ---------------------------------------------------------------- import / export
 
 fn digest_acl() -> Vec<Acl> {
