@@ -2,80 +2,19 @@
 //! instance reloads the tree, fires the watches the gap hid (conservative
 //! events rather than none), and serves the current tree afterwards.
 
+#[path = "support/raw_conn.rs"]
+mod raw_conn;
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use jute::{
     CreateRequest, GetDataRequest, GetDataResponse, Record, ReplyHeader, Request, SetDataRequest,
     WatcherEvent,
 };
+use raw_conn::RawConn;
 use support::{EtcdServer, Zoe};
-
-struct Conn(TcpStream);
-
-impl Conn {
-    fn open(addr: &str) -> Conn {
-        let s = TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let mut hs = Vec::new();
-        hs.extend_from_slice(&0i32.to_be_bytes());
-        hs.extend_from_slice(&0i64.to_be_bytes());
-        hs.extend_from_slice(&40_000i32.to_be_bytes());
-        hs.extend_from_slice(&0i64.to_be_bytes());
-        hs.extend_from_slice(&16i32.to_be_bytes());
-        hs.extend_from_slice(&[0u8; 16]);
-        hs.push(0);
-        let mut c = Conn(s);
-        c.raw(&hs);
-        c.frame();
-        c
-    }
-
-    fn raw(&mut self, body: &[u8]) {
-        let mut f = (body.len() as i32).to_be_bytes().to_vec();
-        f.extend_from_slice(body);
-        self.0.write_all(&f).unwrap();
-    }
-
-    fn frame(&mut self) -> Bytes {
-        let mut len = [0u8; 4];
-        self.0.read_exact(&mut len).unwrap();
-        let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
-        self.0.read_exact(&mut body).unwrap();
-        Bytes::from(body)
-    }
-
-    fn send(&mut self, xid: i32, req: &Request) {
-        let mut b = BytesMut::new();
-        b.extend_from_slice(&xid.to_be_bytes());
-        b.extend_from_slice(&(req.opcode() as i32).to_be_bytes());
-        req.encode(&mut b);
-        self.raw(&b);
-    }
-
-    /// Sends and waits for the reply, collecting notifications on the way.
-    fn call(
-        &mut self,
-        xid: i32,
-        req: &Request,
-        events: &mut Vec<WatcherEvent>,
-    ) -> (ReplyHeader, Bytes) {
-        self.send(xid, req);
-        loop {
-            let f = self.frame();
-            let h = ReplyHeader::decode(f.clone()).unwrap();
-            if h.xid == -1 {
-                events.push(WatcherEvent::decode(f.slice(16..)).unwrap());
-            } else if h.xid == xid {
-                return (h, f.slice(16..));
-            }
-        }
-    }
-}
 
 #[test]
 fn compaction_past_a_lagging_replica_resyncs_and_fires_watches() {
@@ -83,7 +22,7 @@ fn compaction_past_a_lagging_replica_resyncs_and_fires_watches() {
     let prefix = support::unique_prefix("compact");
     let lagging = Zoe::start_with(&etcd.endpoint(), &prefix, &[]);
     let other = Zoe::start_with(&etcd.endpoint(), &prefix, &[]);
-    let mut writer = Conn::open(&other.addr());
+    let mut writer = RawConn::open(&other.addr(), 40_000, Duration::from_secs(30));
     let mut none = Vec::new();
     let create = |p: &str| {
         Request::Create(CreateRequest {
@@ -95,7 +34,7 @@ fn compaction_past_a_lagging_replica_resyncs_and_fires_watches() {
     };
     assert_eq!(writer.call(1, &create("/w"), &mut none).0.err, 0);
 
-    let mut watcher = Conn::open(&lagging.addr());
+    let mut watcher = RawConn::open(&lagging.addr(), 40_000, Duration::from_secs(30));
     let get = |watch| {
         Request::GetData(GetDataRequest {
             path: "/w".into(),

@@ -3,74 +3,19 @@
 //! writes sees them, and writes grouped into one etcd transaction keep
 //! ZooKeeper's results (unique sequential names, exact versions).
 
+#[path = "support/raw_conn.rs"]
+mod raw_conn;
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use jute::{
-    CreateRequest, GetChildrenRequest, GetChildrenResponse, GetDataRequest, Record, ReplyHeader,
-    Request, SetDataRequest,
+    CreateRequest, GetChildrenRequest, GetChildrenResponse, GetDataRequest, Record, Request,
+    SetDataRequest,
 };
+use raw_conn::RawConn;
 use support::{EtcdServer, Zoe};
-
-struct Conn {
-    s: TcpStream,
-}
-
-impl Conn {
-    fn open(addr: &str) -> Conn {
-        let s = TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let mut c = Conn { s };
-        let mut hs = Vec::new();
-        hs.extend_from_slice(&0i32.to_be_bytes());
-        hs.extend_from_slice(&0i64.to_be_bytes());
-        hs.extend_from_slice(&10_000i32.to_be_bytes());
-        hs.extend_from_slice(&0i64.to_be_bytes());
-        hs.extend_from_slice(&16i32.to_be_bytes());
-        hs.extend_from_slice(&[0u8; 16]);
-        hs.push(0);
-        c.raw(&hs);
-        c.frame();
-        c
-    }
-
-    fn raw(&mut self, body: &[u8]) {
-        let mut f = (body.len() as i32).to_be_bytes().to_vec();
-        f.extend_from_slice(body);
-        self.s.write_all(&f).unwrap();
-    }
-
-    fn send(&mut self, xid: i32, req: &Request) {
-        let mut b = BytesMut::new();
-        b.extend_from_slice(&xid.to_be_bytes());
-        b.extend_from_slice(&(req.opcode() as i32).to_be_bytes());
-        req.encode(&mut b);
-        self.raw(&b);
-    }
-
-    fn frame(&mut self) -> Bytes {
-        let mut len = [0u8; 4];
-        self.s.read_exact(&mut len).unwrap();
-        let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
-        self.s.read_exact(&mut body).unwrap();
-        Bytes::from(body)
-    }
-
-    /// The next reply, skipping notifications.
-    fn reply(&mut self) -> (ReplyHeader, Bytes) {
-        loop {
-            let f = self.frame();
-            let h = ReplyHeader::decode(f.clone()).unwrap();
-            if h.xid != -1 {
-                return (h, f.slice(16..));
-            }
-        }
-    }
-}
 
 fn create(path: &str, flags: i32) -> Request {
     Request::Create(CreateRequest {
@@ -89,7 +34,7 @@ fn pipelined_writes_then_read_on_one_connection() {
         &support::unique_prefix("pipe"),
         &["--group-commit"],
     );
-    let mut c = Conn::open(&zoe.addr());
+    let mut c = RawConn::open(&zoe.addr(), 10_000, Duration::from_secs(20));
     c.send(1, &create("/p", 0));
     let n = 200;
     for i in 0..n {
@@ -155,7 +100,7 @@ fn concurrent_sequential_creates_stay_unique_and_ordered() {
         &["--group-commit"],
     );
     let addr = zoe.addr();
-    let mut setup = Conn::open(&addr);
+    let mut setup = RawConn::open(&addr, 10_000, Duration::from_secs(20));
     setup.send(1, &create("/q", 0));
     assert_eq!(setup.reply().0.err, 0);
     let per = 100;
@@ -163,7 +108,7 @@ fn concurrent_sequential_creates_stay_unique_and_ordered() {
         .map(|w| {
             let addr = addr.clone();
             std::thread::spawn(move || {
-                let mut c = Conn::open(&addr);
+                let mut c = RawConn::open(&addr, 10_000, Duration::from_secs(20));
                 for i in 0..per {
                     c.send(i, &create(&format!("/q/w{w}-"), 2));
                 }
@@ -203,7 +148,7 @@ fn pipelined_large_writes_fit_etcd_request_limits() {
         &support::unique_prefix("pipe"),
         &["--group-commit"],
     );
-    let mut c = Conn::open(&zoe.addr());
+    let mut c = RawConn::open(&zoe.addr(), 10_000, Duration::from_secs(20));
     // Eight writes of ~900 KB queued at once: grouped naively they would
     // exceed etcd's 1.5 MiB request limit.
     let big = Bytes::from(vec![b'z'; 900_000]);

@@ -5,76 +5,29 @@
 //! cversion fall, and counts exactly again from there (docs/etcd-layout.md,
 //! "Child changes other writers make").
 
+#[path = "support/raw_conn.rs"]
+mod raw_conn;
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use jute::{GetChildren2Request, GetChildren2Response, Record, ReplyHeader, Request, Stat};
+use jute::{GetChildren2Request, GetChildren2Response, Record, Request, Stat};
+use raw_conn::RawConn;
 use support::{EtcdServer, Zoe};
 
-/// A bare ZooKeeper session: handshake, then one request at a time.
-struct Conn(TcpStream);
-
-impl Conn {
-    fn open(addr: &str) -> Conn {
-        let s = TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let mut hs = Vec::new();
-        hs.extend_from_slice(&0i32.to_be_bytes());
-        hs.extend_from_slice(&0i64.to_be_bytes());
-        hs.extend_from_slice(&30_000i32.to_be_bytes());
-        hs.extend_from_slice(&0i64.to_be_bytes());
-        hs.extend_from_slice(&16i32.to_be_bytes());
-        hs.extend_from_slice(&[0u8; 16]);
-        hs.push(0);
-        let mut c = Conn(s);
-        c.raw(&hs);
-        c.frame();
-        c
+/// getChildren2: the children (sorted) and the Stat, None for NONODE.
+fn children(zk: &mut RawConn, path: &str) -> Option<(Vec<String>, Stat)> {
+    let req = Request::GetChildren2(GetChildren2Request {
+        path: path.into(),
+        watch: false,
+    });
+    let (h, body) = zk.call(7, &req, &mut Vec::new());
+    if h.err != 0 {
+        return None;
     }
-
-    fn raw(&mut self, body: &[u8]) {
-        let mut f = (body.len() as i32).to_be_bytes().to_vec();
-        f.extend_from_slice(body);
-        self.0.write_all(&f).unwrap();
-    }
-
-    fn frame(&mut self) -> Bytes {
-        let mut len = [0u8; 4];
-        self.0.read_exact(&mut len).unwrap();
-        let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
-        self.0.read_exact(&mut body).unwrap();
-        Bytes::from(body)
-    }
-
-    /// getChildren2: the children (sorted) and the Stat, None for NONODE.
-    fn children(&mut self, path: &str) -> Option<(Vec<String>, Stat)> {
-        let req = Request::GetChildren2(GetChildren2Request {
-            path: path.into(),
-            watch: false,
-        });
-        let mut b = BytesMut::new();
-        b.extend_from_slice(&7i32.to_be_bytes());
-        b.extend_from_slice(&(req.opcode() as i32).to_be_bytes());
-        req.encode(&mut b);
-        self.raw(&b);
-        loop {
-            let f = self.frame();
-            let h = ReplyHeader::decode(f.clone()).unwrap();
-            if h.xid != 7 {
-                continue;
-            }
-            if h.err != 0 {
-                return None;
-            }
-            let mut r = GetChildren2Response::decode(f.slice(16..)).unwrap();
-            r.children.sort();
-            return Some((r.children, r.stat));
-        }
-    }
+    let mut r = GetChildren2Response::decode(body).unwrap();
+    r.children.sort();
+    Some((r.children, r.stat))
 }
 
 fn put(etcd: &EtcdServer, key: &str) {
@@ -95,10 +48,10 @@ fn revision(etcd: &EtcdServer) -> i64 {
 }
 
 /// Polls until `path` lists `want`; returns its Stat.
-fn await_children(zk: &mut Conn, path: &str, want: &[&str]) -> Stat {
+fn await_children(zk: &mut RawConn, path: &str, want: &[&str]) -> Stat {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Some((kids, st)) = zk.children(path) {
+        if let Some((kids, st)) = children(zk, path) {
             if kids == want {
                 return st;
             }
@@ -119,7 +72,7 @@ fn a_compacted_watermark_raises_the_counters_instead_of_losing_them() {
             .contains("through"),
         "the profile creates the watermark at the first start"
     );
-    let mut zk = Conn::open(&zoe.addr());
+    let mut zk = RawConn::open(&zoe.addr(), 30_000, Duration::from_secs(30));
     put(&etcd, "/ledgers/available");
     put(&etcd, "/ledgers/available/b1");
     put(&etcd, "/ledgers/available/b2");
@@ -135,7 +88,7 @@ fn a_compacted_watermark_raises_the_counters_instead_of_losing_them() {
     assert!(out.success(), "{}", out.describe());
 
     zoe.restart();
-    let mut zk = Conn::open(&zoe.addr());
+    let mut zk = RawConn::open(&zoe.addr(), 30_000, Duration::from_secs(30));
     let st = await_children(&mut zk, "/ledgers/available", &["b2", "b3"]);
     // Exactly, it would be 4; the gap's count is lost, so the counter is
     // raised by the revisions since the watermark: never below the truth,
@@ -172,7 +125,7 @@ fn a_compacted_watermark_raises_the_counters_instead_of_losing_them() {
     // And a second restart (the watermark now readable) keeps it.
     zoe.kill();
     zoe.restart();
-    let mut zk = Conn::open(&zoe.addr());
+    let mut zk = RawConn::open(&zoe.addr(), 30_000, Duration::from_secs(30));
     let again = await_children(&mut zk, "/ledgers/available", &["b2", "b3", "b4"]);
     assert_eq!(again.cversion, next.cversion);
 }
