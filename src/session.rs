@@ -387,7 +387,7 @@ impl Sessions {
         // One transaction when etcd's --max-txn-ops allows; a session with
         // more ephemerals than that loses them in chunks, the last of
         // which also removes the record.
-        let chunk = (self.max_txn_ops / 4).max(1);
+        let chunk = ephemerals_per_txn(self.max_txn_ops);
         let mut zxid = self.writer.replica().revision();
         for _ in 0..100_000 {
             let outcome = self
@@ -449,7 +449,7 @@ impl Sessions {
     async fn cleanup_orphan(self: Arc<Self>, id: i64) {
         let layout = self.writer.replica().layout().clone();
         let ctx = cleanup_ctx(id);
-        let chunk = (self.max_txn_ops / 4).max(1);
+        let chunk = ephemerals_per_txn(self.max_txn_ops);
         let r = self
             .writer
             .write_with(&ctx, |tree| {
@@ -599,6 +599,20 @@ impl Sessions {
             }
         }
     }
+}
+
+/// Compares one ephemeral's delete may bring into a transaction: on the
+/// node (existence, child record, delete counter, the key range below it)
+/// and on its parent (existence, ACL record, and both counters when several
+/// of its children go at once). etcd's --max-txn-ops bounds the compares
+/// of a transaction as well as its operations, and the deletes themselves
+/// stay under it too (data, meta and counter keys, the parent's counters).
+const COMPARES_PER_EPHEMERAL: usize = 8;
+
+/// How many ephemerals one transaction of a session's expiry deletes; the
+/// session's own compare and record delete come on top.
+fn ephemerals_per_txn(max_txn_ops: usize) -> usize {
+    (max_txn_ops.saturating_sub(1) / COMPARES_PER_EPHEMERAL).max(1)
 }
 
 /// The context of zoe's own deletes on a session's behalf. ZooKeeper

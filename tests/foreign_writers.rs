@@ -1,6 +1,7 @@
 //! zoe's guarantees while another writer (Pulsar's etcd store, etcdctl)
 //! changes the same keys: a decision zoe made from its replica never
-//! overrides a change it had not seen yet.
+//! overrides a change it had not seen yet. And the compares those
+//! guarantees add keep zoe's transactions within etcd's default limits.
 
 mod support;
 #[path = "support/workload.rs"]
@@ -89,5 +90,64 @@ async fn await_stopped(pid: u32) {
         }
         assert!(std::time::Instant::now() < deadline, "{pid} did not stop");
         tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// On an etcd with its default limit of 128 compares per transaction, a
+/// session whose many ephemerals each have a parent of their own is closed
+/// in transactions etcd accepts, and every ephemeral goes. (Every delete
+/// carries compares on the node, on its counters and on the key range
+/// below it, and on its parent.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_a_session_with_many_ephemerals_fits_etcds_default_limits() {
+    let etcd = EtcdServer::start_with_max_txn_ops(128);
+    let prefix = support::unique_prefix("many-eph");
+    let zoe = Zoe::start_with(&etcd.endpoint(), &prefix, &["--etcd-max-txn-ops", "128"]);
+    let within = Duration::from_secs(10);
+    let mut owner = Session::open(&[zoe.addr()], 30_000, within).await;
+    let mut other = Session::open(&[zoe.addr()], 30_000, within).await;
+    let n = 150;
+    for i in 0..n {
+        let parent = format!("/p{i}");
+        assert_eq!(
+            other.write(&parent, &create(&parent, b"", 0), within).await,
+            Fate::Acked
+        );
+        let eph = format!("{parent}/e");
+        assert_eq!(
+            owner.write(&eph, &create(&eph, b"", 1), within).await,
+            Fate::Acked,
+            "{:?}",
+            owner.wrong
+        );
+    }
+    let closed = owner
+        .conn
+        .as_ref()
+        .expect("connected")
+        .close_session(Duration::from_secs(60))
+        .await;
+    let Outcome::Reply(r) = closed else {
+        panic!(
+            "no answer to closeSession: {closed:?}\n{}",
+            zoe.log_tail(30)
+        )
+    };
+    assert_eq!(r.header.err, 0, "{}", zoe.log_tail(30));
+    for i in 0..n {
+        let eph = format!("/p{i}/e");
+        let r = other
+            .call(&Request::Exists(ExistsRequest {
+                path: eph.clone(),
+                watch: false,
+            }))
+            .await
+            .expect("exists answered");
+        assert_eq!(
+            r.header.err,
+            ErrorCode::NoNode as i32,
+            "{eph} outlived its session\n{}",
+            zoe.log_tail(30)
+        );
     }
 }

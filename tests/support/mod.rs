@@ -502,9 +502,15 @@ pub struct EtcdServer {
 
 impl EtcdServer {
     pub fn start() -> EtcdServer {
+        Self::start_with_max_txn_ops(1024)
+    }
+
+    /// An etcd that takes at most `max_txn_ops` compares (and as many
+    /// operations) per transaction; etcd's own default is 128.
+    pub fn start_with_max_txn_ops(max_txn_ops: usize) -> EtcdServer {
         let mut last_log = String::new();
         for _attempt in 0..3 {
-            match Self::try_start() {
+            match Self::try_start(max_txn_ops) {
                 Ok(e) => return e,
                 Err(log) => last_log = log,
             }
@@ -512,7 +518,7 @@ impl EtcdServer {
         panic!("etcd did not start after 3 attempts; last log:\n{last_log}");
     }
 
-    fn try_start() -> Result<EtcdServer, String> {
+    fn try_start(max_txn_ops: usize) -> Result<EtcdServer, String> {
         let dir = TestDir::new("etcd");
         let client_port = free_port();
         let peer_port = free_port();
@@ -536,7 +542,7 @@ impl EtcdServer {
             .arg("--initial-cluster-state")
             .arg("new")
             .arg("--max-txn-ops")
-            .arg("1024")
+            .arg(max_txn_ops.to_string())
             .arg("--logger")
             .arg("zap")
             .arg("--log-outputs")
