@@ -437,11 +437,19 @@ impl Sessions {
                 break;
             }
         }
-        let _ = crate::etcd::retry_unsent(|| {
-            let mut lc = self.client.lease_client();
-            async move { lc.revoke(id).await }
-        })
-        .await;
+        // The record and the ephemerals are gone; the lease only held the
+        // record. Revoking it is cleanup that the client need not wait for
+        // (if this instance dies first, the lease runs out by itself).
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            let revoked = crate::etcd::retry_unsent(|| {
+                let mut lc = client.lease_client();
+                async move { lc.revoke(id).await }
+            });
+            if let Err(e) = revoked.await {
+                debug!(session = format_args!("0x{id:x}"), error = %e, "lease revoke failed; it will run out");
+            }
+        });
         Ok(zxid)
     }
 
