@@ -84,6 +84,12 @@ const PAGE_BYTES: usize = 8 << 20;
 /// Bounds of the page size, in keys.
 const PAGE_MAX: i64 = 100_000;
 
+/// A watch response of at least this many events frees enough (its
+/// decoded keys and values, the changes made of them) to give the memory
+/// back afterwards. etcd batches up to a thousand revisions per response
+/// for a watcher that fell behind.
+const TRIM_EVENTS: usize = 10_000;
+
 /// Largest etcd response accepted: a page of keys, or one revision's
 /// events, can hold many values of up to jute.maxbuffer each.
 const MAX_MESSAGE: usize = 512 << 20;
@@ -231,6 +237,10 @@ impl Replica {
         let sessions: Vec<SessionChange> = session_diff(&old, &state.tree, at);
         state.revision = at;
         drop(state);
+        drop(old);
+        // The pages the tree was built from are gone, and so is the tree it
+        // replaces.
+        crate::memory::release_free_memory();
         for s in sessions {
             let _ = self.session_changes.send(s);
         }
@@ -340,7 +350,12 @@ impl Replica {
                                     }
                                     break;
                                 }
+                                let large = resp.events().len() >= TRIM_EVENTS;
                                 rev = self.apply_response(&resp, rev);
+                                drop(resp);
+                                if large {
+                                    crate::memory::release_free_memory();
+                                }
                             }
                             Ok(None) => break,
                             Err(e) => {
@@ -408,21 +423,47 @@ impl Replica {
     }
 }
 
-/// The changes of one watch response, grouped by revision in etcd's order.
-fn by_revision(layout: &Layout, resp: &etcd_client::WatchResponse) -> Vec<(i64, Vec<Change>)> {
-    let mut out: Vec<(i64, Vec<Change>)> = Vec::new();
-    for ev in resp.events() {
-        let Some(kv) = ev.kv() else { continue };
-        let r = kv.mod_revision();
-        if out.last().is_none_or(|(last, _)| *last != r) {
-            out.push((r, Vec::new()));
-        }
-        let put = ev.event_type() == EtcdEventType::Put;
-        if let Some(c) = classify(layout, kv, put) {
-            out.last_mut().expect("pushed").1.push(c);
-        }
+/// The changes of one watch response, grouped by revision in etcd's order,
+/// one revision at a time: a response can carry a thousand revisions of
+/// a thousand keys each, and only the revision being applied is held
+/// twice (in the response and as changes).
+fn by_revision<'r>(layout: &'r Layout, resp: &'r etcd_client::WatchResponse) -> Revisions<'r> {
+    Revisions {
+        layout,
+        events: resp.events(),
     }
-    out
+}
+
+struct Revisions<'r> {
+    layout: &'r Layout,
+    events: &'r [etcd_client::Event],
+}
+
+impl Iterator for Revisions<'_> {
+    type Item = (i64, Vec<Change>);
+
+    fn next(&mut self) -> Option<(i64, Vec<Change>)> {
+        let rev_of = |ev: &etcd_client::Event| ev.kv().map(|kv| kv.mod_revision());
+        // Events without a key-value carry nothing to apply.
+        let first = self.events.iter().position(|ev| ev.kv().is_some())?;
+        self.events = &self.events[first..];
+        let r = rev_of(&self.events[0]).expect("has a key-value");
+        let n = self
+            .events
+            .iter()
+            .position(|ev| rev_of(ev).is_some_and(|x| x != r))
+            .unwrap_or(self.events.len());
+        let (this, rest) = self.events.split_at(n);
+        self.events = rest;
+        let changes = this
+            .iter()
+            .filter_map(|ev| {
+                let kv = ev.kv()?;
+                classify(self.layout, kv, ev.event_type() == EtcdEventType::Put)
+            })
+            .collect();
+        Some((r, changes))
+    }
 }
 
 /// A tree built from etcd and the revision it reflects.
