@@ -78,11 +78,15 @@ const PAGE: i64 = 5000;
 /// Later pages are sized to carry about this many bytes. Few, large pages
 /// matter: etcd 3.4 collects every revision of the remaining range for
 /// each limited range request (3.5 stops at the limit), so loading N keys
-/// in pages of P costs it about N²/2P index entries.
-const PAGE_BYTES: usize = 8 << 20;
+/// in pages of P costs it about N²/2P index entries. With 32 MiB pages
+/// (about 200,000 keys of 100 bytes) etcd spends about 40 % less CPU on a
+/// cold start of a million znodes than with 8 MiB pages. zoe holds at
+/// most three pages at once: one being entered, one queued, one being
+/// read.
+const PAGE_BYTES: usize = 32 << 20;
 
 /// Bounds of the page size, in keys.
-const PAGE_MAX: i64 = 100_000;
+const PAGE_MAX: i64 = 400_000;
 
 /// A watch response of at least this many events frees enough (its
 /// decoded keys and values, the changes made of them) to give the memory
