@@ -1022,7 +1022,10 @@ async fn run_in(o: &CompareOpts, work: &Path) -> Result<()> {
             );
         }
         tokio::time::sleep(Duration::from_secs(3)).await;
-        tr.zk_rss_mb = mb(rss_bytes(s.zk.pid()));
+        // Without its tree, ZooKeeper's RSS says nothing about one.
+        if !o.skip_zookeeper_tree {
+            tr.zk_rss_mb = mb(rss_bytes(s.zk.pid()));
+        }
         tr.zoe_rss_mb = mb(rss_bytes(s.zoe.pid()));
         tr.etcd_rss_mb = mb(rss_bytes(s.etcd.pid()));
         println!(
