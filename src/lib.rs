@@ -21,6 +21,7 @@ pub mod fourlw;
 pub mod fuzz;
 pub mod layout;
 pub mod local_etcd;
+pub mod memory;
 pub mod metrics;
 pub mod migrate;
 pub mod ops;

@@ -15,6 +15,23 @@ use crate::layout::{AuthRec, ChildRec, ChildRecord, Meta, NodeKind, SessionRec, 
 use crate::path;
 
 mod foreign;
+mod load;
+
+pub use load::Loader;
+
+/// Maps keyed by path. hashbrown's default hasher (foldhash) is several
+/// times faster than std's SipHash on paths, and its per-process random
+/// seed still keeps clients from choosing znode names that collide.
+type PathMap<V> = hashbrown::HashMap<Box<str>, V>;
+
+/// The value under `path`, made if missing: one hash, and an allocation
+/// only for a new path.
+fn path_entry<'m, V: Default>(map: &'m mut PathMap<V>, path: &str) -> &'m mut V {
+    map.raw_entry_mut()
+        .from_key(path)
+        .or_insert_with(|| (path.into(), V::default()))
+        .1
+}
 
 /// A data key as etcd reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,8 +59,9 @@ pub struct Entry {
     pub data: Option<DataKv>,
     /// The meta record and its mod_revision.
     pub meta: Option<(Arc<Meta>, i64)>,
-    /// The child-counter record.
-    pub crec: Option<CrecKv>,
+    /// The child-counter record (boxed: most znodes have none, and the
+    /// entry is held once per znode).
+    pub crec: Option<Box<CrecKv>>,
     /// etcd version of the child-delete counter key (0: none).
     pub deletes: i64,
     /// Names of existing children.
@@ -374,7 +392,10 @@ pub struct ZkEvent {
 
 #[derive(Debug)]
 pub struct Tree {
-    nodes: HashMap<Box<str>, Entry>,
+    /// Entries are boxed: the table keeps up to twice as many slots as
+    /// entries (it grows by doubling), and a slot then costs a pointer
+    /// instead of a whole entry.
+    nodes: PathMap<Box<Entry>>,
     ephemerals: HashMap<i64, BTreeSet<String>>,
     /// The most ephemerals each live session has held at once: the
     /// capacity of ZooKeeper's per-session hash set, which decides the
@@ -395,7 +416,7 @@ pub struct Tree {
     watermark: Option<(i64, i64)>,
     /// Children entered or removed per parent while applying one revision:
     /// (changes, of which creates).
-    child_events: HashMap<String, (u32, u32)>,
+    child_events: PathMap<(u32, u32)>,
 }
 
 impl Default for Tree {
@@ -407,7 +428,7 @@ impl Default for Tree {
 impl Tree {
     pub fn new() -> Tree {
         let mut t = Tree {
-            nodes: HashMap::new(),
+            nodes: PathMap::default(),
             ephemerals: HashMap::new(),
             ephemeral_peak: HashMap::new(),
             sessions: HashMap::new(),
@@ -419,7 +440,7 @@ impl Tree {
             pending_paths: BTreeSet::new(),
             orphans: BTreeSet::new(),
             watermark: None,
-            child_events: HashMap::new(),
+            child_events: PathMap::default(),
         };
         for p in ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
             t.entry_mut(p).special = true;
@@ -431,19 +452,16 @@ impl Tree {
     }
 
     pub fn get(&self, path: &str) -> Option<&Entry> {
-        self.nodes.get(path).filter(|e| e.exists())
+        self.raw(path).filter(|e| e.exists())
     }
 
     /// The entry even if the node does not exist (for revisions to compare).
     pub fn raw(&self, path: &str) -> Option<&Entry> {
-        self.nodes.get(path)
+        self.nodes.get(path).map(|e| &**e)
     }
 
     fn entry_mut(&mut self, path: &str) -> &mut Entry {
-        if !self.nodes.contains_key(path) {
-            self.nodes.insert(path.into(), Entry::default());
-        }
-        self.nodes.get_mut(path).expect("just inserted")
+        path_entry::<Box<Entry>>(&mut self.nodes, path)
     }
 
     /// Number of znodes, the special ones included.
@@ -586,8 +604,28 @@ impl Tree {
     /// Enters the keys of a snapshot taken at revision `rev`. Nothing is
     /// pending: every child change up to a snapshot the replica loads is
     /// counted in the records (see `accountant`).
+    /// A fresh tree takes the bulk path (`Loader`); one that already
+    /// holds keys enters them change by change.
     pub fn load(&mut self, keys: Vec<Change>, rev: i64) {
-        self.apply_changes(keys, rev, false);
+        if self.is_fresh() {
+            let mut loader = Loader::new();
+            for k in keys {
+                loader.add(k);
+            }
+            *self = loader.finish(rev);
+        } else {
+            self.apply_changes(keys, rev, false);
+        }
+    }
+
+    /// Nothing but what `Tree::new` made.
+    fn is_fresh(&self) -> bool {
+        self.revision == 0
+            && self.nodes.len() == 4
+            && self.node_count == 4
+            && self.sessions.is_empty()
+            && self.watermark.is_none()
+            && self.auth == AuthRec::default()
     }
 
     fn apply_changes(&mut self, changes: Vec<Change>, rev: i64, count: bool) -> Vec<ZkEvent> {
@@ -622,8 +660,9 @@ impl Tree {
                         (None, _) => e.pending = None,
                         _ => {}
                     }
-                    e.crec = c;
-                    if c.is_some() {
+                    let recorded = c.is_some();
+                    e.crec = c.map(Box::new);
+                    if recorded {
                         counted.insert(p.clone());
                     }
                     touched.push(p);
@@ -649,20 +688,20 @@ impl Tree {
         if count {
             // A child change zoe makes always moves the parent's child
             // record in the same transaction; any other is another writer's.
-            let mut events: Vec<(String, (u32, u32))> = self.child_events.drain().collect();
+            let mut events: Vec<(Box<str>, (u32, u32))> = self.child_events.drain().collect();
             events.sort();
             for (q, (changes, creates)) in events {
-                if counted.contains(&q) {
+                if counted.contains(&*q) {
                     continue;
                 }
-                let Some(e) = self.nodes.get_mut(q.as_str()) else {
+                let Some(e) = self.nodes.get_mut(&*q) else {
                     continue;
                 };
                 if e.exists() || e.crec.is_some() {
                     e.pending
                         .get_or_insert_with(Default::default)
                         .add(rev, changes, creates);
-                    touched.push(q);
+                    touched.push(q.into());
                 }
             }
         }
@@ -683,7 +722,7 @@ impl Tree {
             None => derived,
         };
         for e in &mut events {
-            let acl = match self.nodes.get(e.path.as_str()).filter(|n| n.exists()) {
+            let acl = match self.get(e.path.as_str()) {
                 Some(n) => n.restricted_acl(&e.path),
                 None => gone_acls.get(&e.path).cloned().flatten(),
             };
@@ -723,13 +762,7 @@ impl Tree {
         let old = e.indexed_owner;
         e.indexed_owner = owner;
         let reapable = e.data.is_some() && matches!(e.kind(), NodeKind::Container | NodeKind::Ttl);
-        let remove = !e.special
-            && e.data.is_none()
-            && e.meta.is_none()
-            && e.crec.is_none()
-            && e.deletes == 0
-            && e.children.is_empty();
-        if remove {
+        if e.holds_nothing() {
             self.nodes.remove(p);
             self.pending_paths.remove(p);
         }

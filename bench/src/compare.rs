@@ -53,6 +53,14 @@ pub struct CompareOpts {
     /// pipelined creates.
     #[arg(long)]
     pub zoe_tree_via_etcd: bool,
+    /// Cold starts of each server with the tree (medians are reported).
+    #[arg(long, default_value_t = 1)]
+    pub cold_starts: usize,
+    /// Leave ZooKeeper out of the tree phase (no load, memory or cold
+    /// start of its own): zoe's side alone, for quick comparisons of zoe
+    /// builds.
+    #[arg(long)]
+    pub skip_zookeeper_tree: bool,
     /// Concurrent sessions to open and hold (0 skips); held for --duration.
     #[arg(long, default_value_t = 10_000)]
     pub hold_sessions: usize,
@@ -640,6 +648,9 @@ pub struct TreeResult {
     pub etcd_idle_rss_mb: f64,
     pub zoe_cold_start_s: f64,
     pub zk_cold_start_s: f64,
+    /// RSS right after the cold start (median over --cold-starts).
+    pub zoe_cold_start_rss_mb: f64,
+    pub zk_cold_start_rss_mb: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -953,21 +964,30 @@ async fn run_in(o: &CompareOpts, work: &Path) -> Result<()> {
             etcd_idle_rss_mb: mb(idle.2),
             ..TreeResult::default()
         };
-        let (t, last, st) = load_tree(
-            &s.zk_addr,
-            o.tree_size,
-            100,
-            o.load_connections,
-            o.load_outstanding,
-        )
-        .await?;
-        tr.zk_load_s = t;
-        tr.zk_load_errors = st.error_count();
-        println!(
-            "  ZooKeeper: loaded in {t:.1} s ({:.0} creates/s), errors {:?}",
-            o.tree_size as f64 / t,
-            st.errors
+        let fan = 1000;
+        let mut last = format!(
+            "/zoe-tree/d{}/n{}",
+            (o.tree_size - 1) / fan,
+            (o.tree_size - 1) % fan
         );
+        if !o.skip_zookeeper_tree {
+            let (t, l, st) = load_tree(
+                &s.zk_addr,
+                o.tree_size,
+                100,
+                o.load_connections,
+                o.load_outstanding,
+            )
+            .await?;
+            last = l;
+            tr.zk_load_s = t;
+            tr.zk_load_errors = st.error_count();
+            println!(
+                "  ZooKeeper: loaded in {t:.1} s ({:.0} creates/s), errors {:?}",
+                o.tree_size as f64 / t,
+                st.errors
+            );
+        }
         if o.zoe_tree_via_etcd {
             let t0 = Instant::now();
             let w = load_tree_via_etcd(&s.etcd_url, "bench", o.tree_size, 100).await?;
@@ -1002,7 +1022,10 @@ async fn run_in(o: &CompareOpts, work: &Path) -> Result<()> {
             );
         }
         tokio::time::sleep(Duration::from_secs(3)).await;
-        tr.zk_rss_mb = mb(rss_bytes(s.zk.pid()));
+        // Without its tree, ZooKeeper's RSS says nothing about one.
+        if !o.skip_zookeeper_tree {
+            tr.zk_rss_mb = mb(rss_bytes(s.zk.pid()));
+        }
         tr.zoe_rss_mb = mb(rss_bytes(s.zoe.pid()));
         tr.etcd_rss_mb = mb(rss_bytes(s.etcd.pid()));
         println!(
@@ -1011,25 +1034,40 @@ async fn run_in(o: &CompareOpts, work: &Path) -> Result<()> {
         );
         // Cold start: a new process until it answers exists(last node).
         // The probe node must exist on both servers beforehand.
-        let mut last = last;
-        if !(zk_ready(&s.zk_addr, Some(&last)).await && zk_ready(&s.zoe_addr, Some(&last)).await) {
+        let zk_has_it = o.skip_zookeeper_tree || zk_ready(&s.zk_addr, Some(&last)).await;
+        if !(zk_has_it && zk_ready(&s.zoe_addr, Some(&last)).await) {
             eprintln!("!!! {last} is missing on a server (load errors); probing /zoe-tree instead");
             last = "/zoe-tree".into();
         }
-        s.zoe.stop(Duration::from_secs(10));
-        let (p, t) = start_zoe(&s.zoe_cmd, &s.work, &s.zoe_addr, Some(&last), 1).await?;
-        s.zoe = p;
-        tr.zoe_cold_start_s = t.as_secs_f64();
-        println!("  zoe cold start (process start → exists({last}) answered): {:.2} s, RSS then {:.0} MiB", t.as_secs_f64(), mb(rss_bytes(s.zoe.pid())));
-        s.zk.stop(Duration::from_secs(10));
-        let (p, t) = start_zk(&s.zk_cmd, &s.work, &s.zk_addr, Some(&last), 1).await?;
-        s.zk = p;
-        tr.zk_cold_start_s = t.as_secs_f64();
-        println!(
-            "  ZooKeeper cold start (same probe): {:.2} s, RSS then {:.0} MiB",
-            t.as_secs_f64(),
-            mb(rss_bytes(s.zk.pid()))
-        );
+        let (mut times, mut rss) = (Vec::new(), Vec::new());
+        for n in 1..=o.cold_starts.max(1) {
+            s.zoe.stop(Duration::from_secs(10));
+            let (p, t) = start_zoe(&s.zoe_cmd, &s.work, &s.zoe_addr, Some(&last), n).await?;
+            s.zoe = p;
+            let r = mb(rss_bytes(s.zoe.pid()));
+            println!("  zoe cold start (process start → exists({last}) answered): {:.2} s, RSS then {r:.0} MiB", t.as_secs_f64());
+            times.push(t.as_secs_f64());
+            rss.push(r);
+        }
+        tr.zoe_cold_start_s = median(times);
+        tr.zoe_cold_start_rss_mb = median(rss);
+        if !o.skip_zookeeper_tree {
+            let (mut times, mut rss) = (Vec::new(), Vec::new());
+            for n in 1..=o.cold_starts.max(1) {
+                s.zk.stop(Duration::from_secs(10));
+                let (p, t) = start_zk(&s.zk_cmd, &s.work, &s.zk_addr, Some(&last), n).await?;
+                s.zk = p;
+                let r = mb(rss_bytes(s.zk.pid()));
+                println!(
+                    "  ZooKeeper cold start (same probe): {:.2} s, RSS then {r:.0} MiB",
+                    t.as_secs_f64()
+                );
+                times.push(t.as_secs_f64());
+                rss.push(r);
+            }
+            tr.zk_cold_start_s = median(times);
+            tr.zk_cold_start_rss_mb = median(rss);
+        }
         summary.tree = Some(tr);
     }
 
@@ -1116,8 +1154,8 @@ fn print_summary(s: &Summary, o: &CompareOpts) {
     if let Some(t) = &s.tree {
         println!();
         println!(
-            "tree {} znodes: load ZK {:.1} s / zoe {:.1} s; RSS ZK {:.0} MiB, zoe {:.0} MiB (+ etcd {:.0} MiB); cold start zoe {:.2} s, ZK {:.2} s",
-            t.znodes, t.zk_load_s, t.zoe_load_s, t.zk_rss_mb, t.zoe_rss_mb, t.etcd_rss_mb, t.zoe_cold_start_s, t.zk_cold_start_s
+            "tree {} znodes: load ZK {:.1} s / zoe {:.1} s; RSS ZK {:.0} MiB, zoe {:.0} MiB (+ etcd {:.0} MiB); cold start zoe {:.2} s (RSS {:.0} MiB), ZK {:.2} s (RSS {:.0} MiB)",
+            t.znodes, t.zk_load_s, t.zoe_load_s, t.zk_rss_mb, t.zoe_rss_mb, t.etcd_rss_mb, t.zoe_cold_start_s, t.zoe_cold_start_rss_mb, t.zk_cold_start_s, t.zk_cold_start_rss_mb
         );
     }
     println!("==================================================================================================");

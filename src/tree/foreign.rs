@@ -138,7 +138,7 @@ impl Tree {
     /// Notes a child entered (`create`) or removed under `parent` in the
     /// revision being applied, for the child counters (`Tree::apply`).
     fn child_changed(&mut self, parent: &str, create: bool) {
-        let e = self.child_events.entry(parent.to_string()).or_default();
+        let e = super::path_entry(&mut self.child_events, parent);
         e.0 += 1;
         if create {
             e.1 += 1;
