@@ -663,10 +663,15 @@ impl<'a> Planner<'a> {
             // the parent below; one transaction can put a key only once.
             self.guard(&parent, Guard::Modified);
             if self.node(&parent).data_put {
-                if !self.undo.iter().any(|(u, _)| *u == parent) {
-                    // Put by an earlier request of this batch.
-                    self.deferred = true;
-                }
+                // Put by an earlier request of this batch (it was already
+                // put when this request first changed the parent, or this
+                // request never changed it): this one waits for its own
+                // transaction. Put by this request: refused.
+                let earlier = match self.undo.iter().find(|(u, _)| *u == parent) {
+                    Some((_, prior)) => prior.as_ref().is_some_and(|n| n.data_put),
+                    None => true,
+                };
+                self.deferred = earlier;
                 return Err(ErrorCode::Unimplemented);
             }
             format!("{p}{:010}", self.node(&parent).orig_etcd_version)
@@ -1266,6 +1271,13 @@ mod tests {
         assert!(planner.plan_request(&two[..1], &c).is_ok());
         assert!(!planner.take_deferred());
         assert!(planner.plan_request(&two[..1], &c).is_err());
+        assert!(planner.take_deferred());
+        // ... also when the later request changed the parent before.
+        let sibling_then_number = [
+            create("/ledgers/idgen/x", 0),
+            create("/ledgers/idgen/ID-", 3),
+        ];
+        assert!(planner.plan_request(&sibling_then_number, &c).is_err());
         assert!(planner.take_deferred());
         assert!(planner.plan_request(&[create("/ledgers/y", 0)], &c).is_ok());
         assert!(!planner.take_deferred());
