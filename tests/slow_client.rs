@@ -78,6 +78,15 @@ fn a_client_that_stops_reading_is_cut_off_alone() {
         flags: 0,
     });
     assert_eq!(call(&mut good, 1, &create).err, 0);
+    // The storm changes another node, so every read of /big stays large
+    // whenever zoe gets to it.
+    let storm = Request::Create(CreateRequest {
+        path: "/storm".into(),
+        data: None,
+        acl: jute::Acl::open_acl_unsafe(),
+        flags: 0,
+    });
+    assert_eq!(call(&mut good, 2, &storm).err, 0);
 
     // The stalled client: a recursive watch on / (a watch storm follows)
     // and a flood of large reads, and it never reads a byte.
@@ -103,7 +112,7 @@ fn a_client_that_stops_reading_is_cut_off_alone() {
     }
     for i in 0..200 {
         let set = Request::SetData(SetDataRequest {
-            path: "/big".into(),
+            path: "/storm".into(),
             data: Some(Bytes::from(format!("v{i}"))),
             version: -1,
         });
