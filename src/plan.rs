@@ -882,6 +882,18 @@ impl<'a> Planner<'a> {
         n.aversion = n.aversion.wrapping_add(1);
         n.meta_put = true;
         n.exposed = true;
+        if !n.special && n.orig_create_rev == 0 && !n.data_put {
+            // An implicit node (keys below it, none of its own): a meta
+            // record only counts for a node with a key, so the ACL would
+            // be lost. It gets an empty key now (the guard above proved
+            // there was none), and with it a czxid and mzxid, and it no
+            // longer vanishes with its last descendant. No event: a setACL
+            // fires none.
+            n.data = Some(Bytes::new());
+            n.data_put = true;
+            n.czxid = PENDING;
+            n.mzxid = PENDING;
+        }
         Ok(OpResult::SetAcl { stat: n.stat() })
     }
 
@@ -1305,6 +1317,48 @@ mod tests {
                 other => panic!("{other:?}"),
             },
             Plan::Fail { code, .. } => panic!("{code:?}"),
+        }
+    }
+
+    #[test]
+    fn an_acl_set_on_an_implicit_node_gets_it_a_key() {
+        let mut t = Tree::new();
+        foreign(&mut t, "/a/b/c", 3, 1, 0);
+        assert!(t.get("/a/b").is_some_and(|e| e.is_implicit()));
+        let l = Layout::new("");
+        let c = ctx();
+        let set = WriteOp::SetAcl {
+            path: "/a/b".into(),
+            acl: vec![Acl {
+                perms: jute::perms::READ,
+                id: Id {
+                    scheme: "world".into(),
+                    id: "anyone".into(),
+                },
+            }],
+            version: -1,
+        };
+        let Plan::Commit {
+            compares,
+            ops,
+            results,
+        } = Planner::new(&t, &l, &c).plan(&[set])
+        else {
+            panic!("expected a commit")
+        };
+        // Still no key when it commits; then the key and the meta record.
+        let none = Compare::mod_revision(b"/a/b".to_vec(), CompareOp::Equal, 0);
+        assert!(compares
+            .iter()
+            .any(|c| format!("{c:?}") == format!("{none:?}")));
+        assert!(mentions_key(&ops, b"/a/b"), "{ops:?}");
+        assert!(mentions_key(&ops, &l.meta_key("/a/b")), "{ops:?}");
+        match &results[0] {
+            OpResult::SetAcl { stat } => {
+                assert_eq!((stat.aversion, stat.version), (1, 0));
+                assert_eq!((stat.czxid, stat.mzxid), (PENDING, PENDING));
+            }
+            other => panic!("{other:?}"),
         }
     }
 

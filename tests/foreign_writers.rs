@@ -151,3 +151,62 @@ async fn closing_a_session_with_many_ephemerals_fits_etcds_default_limits() {
         );
     }
 }
+
+/// An ACL set on an implicit node (a path with another writer's keys below
+/// it and no key of its own) is kept and enforced: the node gets a key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acl_set_on_an_implicit_node_is_kept() {
+    let etcd = EtcdServer::start();
+    let prefix = support::unique_prefix("implicit-acl");
+    let zoe = Zoe::start_with(&etcd.endpoint(), &prefix, &[]);
+    let within = Duration::from_secs(10);
+    let mut s = Session::open(&[zoe.addr()], 30_000, within).await;
+    let put = tokio::task::block_in_place(|| {
+        etcd.etcdctl(&["put", &format!("{prefix}/dir/sub/leaf"), "x"])
+    });
+    assert!(put.success(), "{}", put.describe());
+    let read_only = vec![jute::Acl {
+        perms: jute::perms::READ,
+        id: jute::Id {
+            scheme: "world".into(),
+            id: "anyone".into(),
+        },
+    }];
+    let sync = Request::Sync(jute::SyncRequest { path: "/".into() });
+    assert_eq!(s.call(&sync).await.expect("sync").header.err, 0);
+    let set = Request::SetAcl(jute::SetAclRequest {
+        path: "/dir/sub".into(),
+        acl: read_only.clone(),
+        version: -1,
+    });
+    let r = s.call(&set).await.expect("setACL answered");
+    assert_eq!(r.header.err, 0);
+    let get = Request::GetAcl(jute::GetAclRequest {
+        path: "/dir/sub".into(),
+    });
+    let r = s.call(&get).await.expect("getACL answered");
+    match r.body {
+        Ok(jute::Response::GetAcl(g)) => {
+            assert_eq!(g.acl, read_only);
+            assert_eq!(g.stat.aversion, 1);
+        }
+        other => panic!("getACL: {other:?}"),
+    }
+    let r = s
+        .call(&create("/dir/sub/mine", b"", 0))
+        .await
+        .expect("create answered");
+    assert_eq!(
+        r.header.err,
+        ErrorCode::NoAuth as i32,
+        "the ACL is enforced"
+    );
+    // The node has a key of its own now, so it stays when the other
+    // writer's key below it goes.
+    let del =
+        tokio::task::block_in_place(|| etcd.etcdctl(&["del", &format!("{prefix}/dir/sub/leaf")]));
+    assert!(del.success(), "{}", del.describe());
+    assert_eq!(s.call(&sync).await.expect("sync").header.err, 0);
+    let r = s.call(&get).await.expect("getACL answered");
+    assert_eq!(r.header.err, 0, "/dir/sub vanished with its last child");
+}
