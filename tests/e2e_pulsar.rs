@@ -53,7 +53,9 @@ use std::time::{Duration, Instant};
 
 use e2e::{spawn_java, tagged, wait_log, MetadataServer};
 use pulsar_deploy::JavaCommand;
-use pulsar_jvm::{check_function, create_function, pulsar, pulsar_driver, render};
+use pulsar_jvm::{
+    check_function, create_function, pulsar, pulsar_driver, render, spawn_daemon, Daemon,
+};
 use support::{free_port, run_command, ServerProcess, TestDir};
 
 /// `main_class ARGS` on the jars of the Pulsar distribution (ZooKeeper
@@ -113,17 +115,9 @@ fn cluster_metadata_setup(broker_conf: &str) {
     );
 }
 
-/// A bookie or the autorecovery process: a JVM in its own directory,
-/// registered in the metadata as `id`.
-struct Daemon {
-    process: ServerProcess,
-    id: String,
-    _dir: TestDir,
-}
-
-/// A bookie (`data`: it gets a DATA_DIR) or autorecovery process from
-/// `template` on a free port of 127.0.0.1; waits until it logs `ready`.
-fn spawn_daemon(
+/// A bookie (`data`: it gets a DATA_DIR) or autorecovery process on the
+/// metadata servers `zk_servers_bk`; waits until it logs `ready`.
+fn start_daemon(
     name: &str,
     template: &str,
     zk_servers_bk: &str,
@@ -131,25 +125,10 @@ fn spawn_daemon(
     command: fn(&str) -> JavaCommand,
     ready: &str,
 ) -> Daemon {
-    let dir = TestDir::new(&format!("e2e-{name}"));
-    let port = free_port();
-    let mut vars = vec![
-        ("ZK_SERVERS_BK", zk_servers_bk.to_string()),
-        ("ADVERTISED_ADDRESS", "127.0.0.1".to_string()),
-        ("BOOKIE_PORT", port.to_string()),
-    ];
-    if data {
-        vars.push(("DATA_DIR", dir.path().join("data").display().to_string()));
-    }
-    let conf = render(dir.path(), &[template], &vars);
-    let cmd = pulsar_command(command(&conf[0]), "128m", "128m");
-    let mut process = spawn_java(name, dir.path(), cmd);
-    wait_log(&mut process, ready, Duration::from_secs(120), name);
-    Daemon {
-        process,
-        id: format!("127.0.0.1:{port}"),
-        _dir: dir,
-    }
+    let vars = [("ZK_SERVERS_BK", zk_servers_bk.to_string())];
+    let mut d = spawn_daemon(name, template, &vars, data, command, false);
+    wait_log(&mut d.process, ready, Duration::from_secs(120), name);
+    d
 }
 
 fn start_broker(name: &str, dir: &Path, confs: &[String]) -> ServerProcess {
@@ -269,7 +248,7 @@ fn pulsar_on_zoe_survives_zoe_restarts_and_moves() {
     );
     let mut bookies: Vec<Daemon> = (1..=2)
         .map(|i| {
-            spawn_daemon(
+            start_daemon(
                 &format!("bookie{i}"),
                 pulsar_deploy::BOOKIE_CONF,
                 &zk_servers_bk,
@@ -279,7 +258,7 @@ fn pulsar_on_zoe_survives_zoe_restarts_and_moves() {
             )
         })
         .collect();
-    let mut recovery = spawn_daemon(
+    let mut recovery = start_daemon(
         "autorecovery",
         pulsar_deploy::AUTORECOVERY_CONF,
         &zk_servers_bk,

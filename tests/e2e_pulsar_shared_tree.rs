@@ -52,53 +52,16 @@ mod shared_tree;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::Path;
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use e2e::{spawn_java, wait_log};
-use pulsar_deploy::JavaCommand;
-use pulsar_jvm::{check_function, create_function, pulsar, pulsar_command, pulsar_driver};
+use pulsar_jvm::{
+    check_function, create_function, pulsar, pulsar_command, pulsar_driver, spawn_daemon, Daemon,
+};
 use shared_tree::{await_children, etcd_keys, Driver, ZStat};
-use support::{free_port, run_command, EtcdServer, ServerProcess, TestDir, Zoe};
-
-/// Renders `template` of deploy/pulsar into `dir`; returns its path.
-fn render(dir: &Path, template: &str, vars: &[(&str, String)]) -> String {
-    pulsar_jvm::render(dir, &[template], vars).remove(0)
-}
-
-/// A bookie or an autorecovery process, known by its BookKeeper identity.
-struct Daemon {
-    process: ServerProcess,
-    id: String,
-    _dir: TestDir,
-}
-
-fn spawn_daemon(
-    name: &str,
-    template: &str,
-    vars: &[(&str, String)],
-    command: fn(&str) -> JavaCommand,
-    drivers: bool,
-) -> Daemon {
-    let dir = TestDir::new(&format!("e2e-shared-{name}"));
-    let port = free_port();
-    let mut vars = vars.to_vec();
-    vars.push(("ADVERTISED_ADDRESS", "127.0.0.1".to_string()));
-    vars.push(("BOOKIE_PORT", port.to_string()));
-    if template == pulsar_deploy::BOOKIE_ETCD_CONF {
-        vars.push(("DATA_DIR", dir.path().join("data").display().to_string()));
-    }
-    let conf = render(dir.path(), template, &vars);
-    let cmd = pulsar_command(command(&conf), "128m", "128m", drivers);
-    let process = spawn_java(name, dir.path(), cmd);
-    Daemon {
-        process,
-        id: format!("127.0.0.1:{port}"),
-        _dir: dir,
-    }
-}
+use support::{free_port, run_command, EtcdServer, TestDir, Zoe};
 
 /// Every key under `prefix` with its value and etcd metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,11 +206,12 @@ fn pulsar_on_etcd_with_autorecovery_through_zoe() {
     // instances do not run yet, so the rendering for the broker comes later.
     let setup_dir = dir.path().join("setup");
     fs::create_dir_all(&setup_dir).unwrap();
-    let setup_conf = render(
+    let setup_conf = pulsar_jvm::render(
         &setup_dir,
-        pulsar_deploy::BROKER_ETCD_CONF,
+        &[pulsar_deploy::BROKER_ETCD_CONF],
         &broker_vars("not-used-by-the-setup:1"),
-    );
+    )
+    .remove(0);
     let props = pulsar_deploy::properties(&fs::read_to_string(&setup_conf).unwrap())
         .expect("broker-etcd.conf");
     let mut setup = pulsar_command(
@@ -289,6 +253,7 @@ fn pulsar_on_etcd_with_autorecovery_through_zoe() {
                 &format!("bookie{i}"),
                 pulsar_deploy::BOOKIE_ETCD_CONF,
                 &[("METADATA_STORE_URL", store_url.clone())],
+                true,
                 pulsar_deploy::bookie,
                 true,
             )
@@ -309,6 +274,7 @@ fn pulsar_on_etcd_with_autorecovery_through_zoe() {
                 &format!("autorecovery{i}"),
                 pulsar_deploy::AUTORECOVERY_CONF,
                 &[("ZK_SERVERS_BK", zk_bk.clone())],
+                false,
                 pulsar_deploy::autorecovery,
                 false,
             )
@@ -604,6 +570,7 @@ fn pulsar_on_etcd_with_autorecovery_through_zoe() {
         "bookie4",
         pulsar_deploy::BOOKIE_ETCD_CONF,
         &[("METADATA_STORE_URL", store_url.clone())],
+        true,
         pulsar_deploy::bookie,
         true,
     );

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::e2e;
 use crate::pulsar_deploy::{self, JavaCommand, PULSAR_VERSION};
-use crate::support::{run_command, which, ClientOutput};
+use crate::support::{free_port, run_command, which, ClientOutput, ServerProcess, TestDir};
 
 pub struct Pulsar {
     pub lib: PathBuf,
@@ -144,4 +144,40 @@ pub fn check_function(web: &str, broker_url: &str, tag: &str, dir: &Path) {
         Duration::from_secs(180),
     );
     assert!(out.stdout.contains("identical"), "{}", out.describe());
+}
+
+/// A bookie or an autorecovery process: a JVM in its own directory,
+/// registered in the metadata as `id`.
+pub struct Daemon {
+    pub process: ServerProcess,
+    pub id: String,
+    _dir: TestDir,
+}
+
+/// Starts a bookie (`data`: it gets a DATA_DIR) or autorecovery process
+/// from `template` of deploy/pulsar on a free port of 127.0.0.1, with
+/// `vars` besides the address and port; `drivers` as for `pulsar_command`.
+pub fn spawn_daemon(
+    name: &str,
+    template: &str,
+    vars: &[(&str, String)],
+    data: bool,
+    command: fn(&str) -> JavaCommand,
+    drivers: bool,
+) -> Daemon {
+    let dir = TestDir::new(&format!("e2e-{name}"));
+    let port = free_port();
+    let mut vars = vars.to_vec();
+    vars.push(("ADVERTISED_ADDRESS", "127.0.0.1".to_string()));
+    vars.push(("BOOKIE_PORT", port.to_string()));
+    if data {
+        vars.push(("DATA_DIR", dir.path().join("data").display().to_string()));
+    }
+    let conf = render(dir.path(), &[template], &vars);
+    let cmd = pulsar_command(command(&conf[0]), "128m", "128m", drivers);
+    Daemon {
+        process: e2e::spawn_java(name, dir.path(), cmd),
+        id: format!("127.0.0.1:{port}"),
+        _dir: dir,
+    }
 }
